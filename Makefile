@@ -1,0 +1,85 @@
+# stream-health: every target installs what it needs first. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.8
+STACK := deploy/local
+PYTEST_ARGS ?=
+
+.PHONY: help install stack up down status migrate topics demo test test-unit lint typecheck fmt bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): | $(BIN)/python
+	$(BIN)/pip install -q "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --inexact -q
+	@touch $@
+
+install: $(VENV)/.synced ## venv and pinned packages, Kafka jars, PostgreSQL packages
+	@bash $(STACK)/kafka.sh install
+	@bash $(STACK)/postgres.sh install
+
+stack: install ## start Kafka and PostgreSQL, apply migrations, create topics
+	@bash $(STACK)/postgres.sh start
+	@bash $(STACK)/kafka.sh start
+	@$(BIN)/stream-health migrate >/dev/null
+	@$(BIN)/stream-health topics
+
+up: stack ## stack, then (re)start the worker (:8081) and api (:8080) and wait until ready
+	@bash $(STACK)/services.sh start
+
+down: ## stop everything `make up` started
+	@bash $(STACK)/services.sh stop
+	@bash $(STACK)/kafka.sh stop
+	@bash $(STACK)/postgres.sh stop
+
+status: ## what is running
+	@bash $(STACK)/services.sh status; bash $(STACK)/kafka.sh status; bash $(STACK)/postgres.sh status
+
+migrate: install ## apply database migrations (PostgreSQL must be up)
+	$(BIN)/stream-health migrate
+
+topics: install ## create missing Kafka topics (Kafka must be up)
+	$(BIN)/stream-health topics
+
+demo: up ## run the product on the local stack with a simulated fleet
+	$(BIN)/stream-health simulate
+	@echo
+	@echo "worker: http://127.0.0.1:8081/metrics   api: http://127.0.0.1:8080/readyz   logs: .stack/logs/"
+	@echo "The list endpoint (GET /api/admin/v1/streams/inactive) is not built yet; once it is:"
+	@echo "  curl -s -H 'Authorization: Bearer <token>' 'http://127.0.0.1:8080/api/admin/v1/streams/inactive?condition=problematic&per_page=5'"
+	@echo "stop everything with: make down"
+
+lint: $(VENV)/.synced ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.synced ## mypy --strict
+	$(BIN)/mypy shared services tests bench
+
+fmt: $(VENV)/.synced ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-unit: $(VENV)/.synced ## unit tests only (no stack)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test: stack lint typecheck ## lint, typecheck and the whole suite on the real stack
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: stack ## benchmarks (results in bench/RESULTS.md)
+	@echo "no benchmark yet: the worker-core and list-endpoint benchmarks arrive with their issues"
+
+clean: down ## remove the venv and the local stack's data
+	rm -rf $(VENV) .stack

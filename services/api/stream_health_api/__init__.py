@@ -1,0 +1,1 @@
+"""The stream-health HTTP api: serves the views and receives orchestrator callbacks."""

@@ -1,0 +1,1 @@
+"""A simulated VMS fleet: inventory snapshots and media-server events for the demo and tests."""

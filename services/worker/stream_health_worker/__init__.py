@@ -1,0 +1,1 @@
+"""The stream-health worker: consumes the input topics and keeps PostgreSQL current."""

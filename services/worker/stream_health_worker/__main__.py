@@ -1,0 +1,26 @@
+"""`python -m stream_health_worker`: run the worker with settings from the environment."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from stream_health.config.settings import load_settings
+from stream_health.logs import configure_logging
+from stream_health_worker.app import build_app
+
+
+def main() -> None:
+    """Serve the worker (consumer plus /healthz, /readyz, /metrics)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        build_app(settings),
+        host=settings.worker_host,
+        port=settings.worker_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""stream-health: the code shared by the worker and the api (domain, config, db, kafka)."""

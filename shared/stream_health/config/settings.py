@@ -1,0 +1,118 @@
+"""Typed settings from the environment (SPEC section 6); built by a factory, never global."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from stream_health.config.conditions import load_conditions
+from stream_health.domain.conditions import ConditionSet
+
+LOCAL_DATABASE_URL = "postgresql+asyncpg://stream_health:stream_health@127.0.0.1:5432/stream_health"
+
+
+class TopicNames(BaseModel):
+    """Every Kafka topic the product reads or writes (SPEC section 2)."""
+
+    media_events: str = "mediaserver.events"
+    inventory_streams: str = "vms.inventory.streams"
+    inventory_cameras: str = "vms.inventory.cameras"
+    inventory_servers: str = "vms.inventory.servers"
+    orchestrator_jobs: str = "orchestrator.jobs"
+    orchestrator_callbacks: str = "orchestrator.callbacks"
+    changes: str = "stream-health.changes"
+    dlq: str = "stream-health.dlq"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The topics the worker consumes."""
+        return (
+            self.inventory_servers,
+            self.inventory_cameras,
+            self.inventory_streams,
+            self.orchestrator_jobs,
+            self.media_events,
+            self.orchestrator_callbacks,
+        )
+
+    @property
+    def compacted(self) -> tuple[str, ...]:
+        """The snapshot topics, kept by key rather than by time."""
+        return (
+            self.inventory_streams,
+            self.inventory_cameras,
+            self.inventory_servers,
+            self.orchestrator_jobs,
+        )
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything configurable, each with the default of the local stack."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAM_HEALTH_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = LOCAL_DATABASE_URL
+    conditions: Path | None = None
+    service_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    jwt_key: SecretStr | None = None
+    callback_allow: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=lambda: [ip_network("127.0.0.1/32"), ip_network("::1/128")]
+    )
+    topics: TopicNames = Field(default_factory=TopicNames)
+    topic_partitions: int = Field(default=12, ge=1, le=1024)
+    consumer_group: str = "stream-health-worker"
+    server_stale_after: timedelta = timedelta(minutes=5)
+    max_future_skew: timedelta = timedelta(minutes=5)
+    expose_stream_credentials: bool = False
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    worker_host: str = "127.0.0.1"
+    worker_port: int = 8081
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, value: str) -> str:
+        for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a PostgreSQL DSN (postgresql://user:password@host:port/db)")
+        return value
+
+    @field_validator("service_tokens", mode="before")
+    @classmethod
+    def _digests(cls, value: Any) -> Any:
+        digests = _split_commas(value)
+        for digest in digests:
+            if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise ValueError("each service token is the SHA-256 hex digest of the token")
+        return [d.lower() for d in digests]
+
+    @field_validator("callback_allow", mode="before")
+    @classmethod
+    def _cidrs(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    def load_conditions(self) -> ConditionSet:
+        """The configured `stream_conditions` (ConditionsError when the file is invalid)."""
+        return load_conditions(self.conditions)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit overrides (tests, CLI flags) on top."""
+    return Settings(**overrides)

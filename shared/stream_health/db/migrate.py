@@ -1,0 +1,42 @@
+"""Apply migrations and tell whether a database is at the newest revision."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config for the packaged migrations; no alembic.ini needed."""
+    config = Config()
+    config.set_main_option("script_location", "stream_health.db:migrations")
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config("postgresql+asyncpg://")).get_current_head()
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Migrate the database up to `revision` (blocking; runs its own event loop)."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+async def upgrade_async(database_url: str, revision: str = "head") -> None:
+    """`upgrade` from async code: Alembic's env starts its own loop, so use a thread."""
+    await asyncio.to_thread(upgrade, database_url, revision)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None before the first migration)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )

@@ -1,0 +1,70 @@
+"""Queries over the worker's bookkeeping tables; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from stream_health.db.tables import ConsumedCount, ConsumerOffset
+
+# Core columns: typed for queries, unlike the model attributes that hold row values.
+_OFFSETS = ConsumerOffset.__table__.c  # type: ignore[attr-defined]
+_COUNTS = ConsumedCount.__table__.c  # type: ignore[attr-defined]
+
+
+async def load_offsets(
+    session: AsyncSession, *, consumer_group: str, topics: Iterable[str]
+) -> dict[tuple[str, int], int]:
+    """The stored next offset of every partition of `topics` for the group."""
+    rows = await session.execute(
+        select(_OFFSETS.topic, _OFFSETS.partition, _OFFSETS.next_offset).where(
+            _OFFSETS.consumer_group == consumer_group, _OFFSETS.topic.in_(list(topics))
+        )
+    )
+    return {(topic, partition): offset for topic, partition, offset in rows.all()}
+
+
+async def save_offsets(
+    session: AsyncSession, *, consumer_group: str, offsets: Mapping[tuple[str, int], int]
+) -> None:
+    """Upsert the next offset of each consumed partition."""
+    if not offsets:
+        return
+    stmt = insert(ConsumerOffset).values(
+        [
+            {"consumer_group": consumer_group, "topic": t, "partition": p, "next_offset": o}
+            for (t, p), o in offsets.items()
+        ]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["consumer_group", "topic", "partition"],
+            set_={"next_offset": stmt.excluded.next_offset, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+async def add_consumed(session: AsyncSession, *, counts: Mapping[tuple[str, str], int]) -> None:
+    """Add to the per-topic, per-type record counters."""
+    if not counts:
+        return
+    stmt = insert(ConsumedCount).values(
+        [{"topic": t, "record_type": r, "records": n} for (t, r), n in counts.items()]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["topic", "record_type"],
+            set_={"records": _COUNTS.records + stmt.excluded.records},
+        )
+    )
+
+
+async def consumed_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Every counter, keyed by (topic, record type)."""
+    rows = await session.execute(
+        select(_COUNTS.topic, _COUNTS.record_type, _COUNTS.records)
+    )
+    return {(topic, kind): n for topic, kind, n in rows.all()}
