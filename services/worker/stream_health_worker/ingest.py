@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db import repository
 from stream_health_worker.records import TopicRole, record_type

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db import repository
 

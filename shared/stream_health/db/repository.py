@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stream_health.db.tables import ConsumedCount, ConsumerOffset
 
@@ -64,7 +64,5 @@ async def add_consumed(session: AsyncSession, *, counts: Mapping[tuple[str, str]
 
 async def consumed_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
     """Every counter, keyed by (topic, record type)."""
-    rows = await session.execute(
-        select(_COUNTS.topic, _COUNTS.record_type, _COUNTS.records)
-    )
+    rows = await session.execute(select(_COUNTS.topic, _COUNTS.record_type, _COUNTS.records))
     return {(topic, kind): n for topic, kind, n in rows.all()}

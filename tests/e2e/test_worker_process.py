@@ -1,0 +1,131 @@
+import asyncio
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from stream_health.config.settings import TopicNames
+from stream_health.db import repository
+from stream_health.db.engine import make_engine, make_sessions
+from stream_health.kafka.topics import ensure_topics, topic_specs
+from tests.conftest import base_settings
+from tests.e2e.processes import Service, free_port, service_env
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+@pytest.fixture
+def worker_env(migrated_database_url: str, topics: TopicNames) -> dict[str, str]:
+    port = free_port()
+    return service_env(
+        database_url=migrated_database_url,
+        topics=topics,
+        extra={
+            "STREAM_HEALTH_WORKER_PORT": str(port),
+            "STREAM_HEALTH_CONSUMER_GROUP": f"e2e-{uuid.uuid4().hex[:8]}",
+            "STREAM_HEALTH_TOPIC_PARTITIONS": "4",
+        },
+    )
+
+
+async def _produce(topics: TopicNames, count: int) -> Counter[tuple[str, str]]:
+    bootstrap = base_settings().kafka_bootstrap
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    sent: Counter[tuple[str, str]] = Counter()
+    try:
+        for i in range(count):
+            uid = f"stream-{i % 97}"
+            event = "stream:reconnect" if i % 10 else "stream:state"
+            body = {"event": event, "server": "ms1", "pid": 1, "seq": i, "data": {"uid": uid}}
+            await producer.send(topics.media_events, orjson.dumps(body), key=uid.encode())
+            sent[(topics.media_events, event)] += 1
+            if i % 100 == 0:
+                await producer.send(topics.inventory_streams, None, key=str(i).encode())
+                sent[(topics.inventory_streams, "tombstone")] += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def _applied(database_url: str, topics: TopicNames) -> Counter[tuple[str, str]]:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with make_sessions(engine)() as session:
+            counts = await repository.consumed_counts(session)
+    finally:
+        await engine.dispose()
+    mine = {topics.media_events, topics.inventory_streams}
+    return Counter({k: v for k, v in counts.items() if k[0] in mine})
+
+
+async def _wait_for(
+    database_url: str, topics: TopicNames, total: int, timeout_s: float
+) -> Counter[tuple[str, str]]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        applied = await _applied(database_url, topics)
+        if sum(applied.values()) >= total or time.monotonic() > deadline:
+            return applied
+        await asyncio.sleep(0.3)
+
+
+async def test_worker_serves_ops_endpoints_and_applies_every_record(
+    worker_env: dict[str, str], topics: TopicNames, migrated_database_url: str, tmp_path: Path
+) -> None:
+    worker = Service(
+        "worker", worker_env, int(worker_env["STREAM_HEALTH_WORKER_PORT"]), tmp_path / "w.log"
+    )
+    try:
+        await asyncio.to_thread(worker.wait_ready)
+        sent = await _produce(topics, 500)
+        applied = await _wait_for(migrated_database_url, topics, sum(sent.values()), 60)
+        async with httpx.AsyncClient(base_url=worker.url) as client:
+            metrics = (await client.get("/metrics")).text
+            health = await client.get("/healthz")
+    finally:
+        worker.stop()
+
+    assert applied == sent
+    assert health.json() == {"status": "ok"}
+    assert (
+        f'stream_health_records_consumed_total{{topic="{topics.media_events}",type="stream:reconnect"}} 450.0'
+        in metrics
+    )
+
+
+async def test_records_apply_exactly_once_across_kill_9_restarts(
+    worker_env: dict[str, str], topics: TopicNames, migrated_database_url: str, tmp_path: Path
+) -> None:
+    await ensure_topics(base_settings().kafka_bootstrap, topic_specs(topics, partitions=4))
+    count = 30_000
+    total = count + (count + 99) // 100  # the events plus one tombstone per hundred
+    producing = asyncio.create_task(_produce(topics, count))  # kills land while records arrive
+    port = int(worker_env["STREAM_HEALTH_WORKER_PORT"])
+    kills = 0
+    for attempt in range(3):
+        worker = Service("worker", worker_env, port, tmp_path / f"w{attempt}.log")
+        await asyncio.to_thread(worker.wait_ready)
+        applied = await _wait_for(migrated_database_url, topics, total * (attempt + 1) // 5, 60)
+        if sum(applied.values()) < total:
+            kills += 1
+        worker.kill()
+    sent = await producing
+    worker = Service("worker", worker_env, port, tmp_path / "final.log")
+    try:
+        await asyncio.to_thread(worker.wait_ready)
+        await _wait_for(migrated_database_url, topics, total, 90)
+        await asyncio.sleep(2)  # anything applied twice would show up by now
+        applied = await _applied(migrated_database_url, topics)
+    finally:
+        worker.stop()
+
+    assert sum(sent.values()) == total
+    assert kills == 3, "a kill came after the worker had applied everything"
+    assert applied == sent

@@ -1,0 +1,85 @@
+import os
+from datetime import timedelta
+from ipaddress import ip_network
+
+import pytest
+from pydantic import ValidationError
+
+from stream_health.config.settings import LOCAL_DATABASE_URL, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("STREAM_HEALTH_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_point_at_the_local_stack() -> None:
+    settings = Settings()
+
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.database_url == LOCAL_DATABASE_URL
+    assert settings.conditions is None
+    assert settings.service_tokens == []
+    assert settings.jwt_key is None
+    assert settings.callback_allow == [ip_network("127.0.0.1/32"), ip_network("::1/128")]
+    assert settings.topics.media_events == "mediaserver.events"
+    assert settings.server_stale_after == timedelta(minutes=5)
+
+
+def test_spec_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = "AB" * 32
+    monkeypatch.setenv("STREAM_HEALTH_KAFKA_BOOTSTRAP", "kafka-1:9092,kafka-2:9092")
+    monkeypatch.setenv("STREAM_HEALTH_DATABASE_URL", "postgresql://u:p@db:5432/sh")
+    monkeypatch.setenv("STREAM_HEALTH_CONDITIONS", "/etc/stream-health/conditions.yaml")
+    monkeypatch.setenv("STREAM_HEALTH_SERVICE_TOKENS", f"{digest}, {'cd' * 32}")
+    monkeypatch.setenv("STREAM_HEALTH_JWT_KEY", "s3cret-key")
+    monkeypatch.setenv("STREAM_HEALTH_CALLBACK_ALLOW", "10.1.0.0/16,fd00::/8")
+    monkeypatch.setenv("STREAM_HEALTH_TOPICS__CHANGES", "custom.changes")
+
+    settings = Settings()
+
+    assert settings.kafka_bootstrap == "kafka-1:9092,kafka-2:9092"
+    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/sh"
+    assert str(settings.conditions) == "/etc/stream-health/conditions.yaml"
+    assert settings.service_tokens == ["ab" * 32, "cd" * 32]
+    assert settings.jwt_key is not None
+    assert settings.jwt_key.get_secret_value() == "s3cret-key"
+    assert "s3cret-key" not in repr(settings)  # secrets never print
+    assert settings.callback_allow == [ip_network("10.1.0.0/16"), ip_network("fd00::/8")]
+    assert settings.topics.changes == "custom.changes"
+    assert settings.topics.media_events == "mediaserver.events"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("STREAM_HEALTH_SERVICE_TOKENS", "plain-token", "service_tokens"),
+        ("STREAM_HEALTH_CALLBACK_ALLOW", "not-a-cidr", "callback_allow"),
+        ("STREAM_HEALTH_DATABASE_URL", "mysql://db/x", "database_url"),
+        ("STREAM_HEALTH_TOPIC_PARTITIONS", "0", "topic_partitions"),
+    ],
+)
+def test_invalid_environment_names_the_field(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+
+    assert caught.value.errors()[0]["loc"][0] == field
+
+
+def test_compacted_topics_are_the_snapshot_topics() -> None:
+    topics = Settings().topics
+
+    assert set(topics.compacted) == {
+        "vms.inventory.streams",
+        "vms.inventory.cameras",
+        "vms.inventory.servers",
+        "orchestrator.jobs",
+    }
+    assert topics.changes not in topics.inputs
+    assert topics.dlq not in topics.inputs
