@@ -110,16 +110,19 @@ async def test_records_apply_exactly_once_across_kill_9_restarts(
     await ensure_topics(base_settings().kafka_bootstrap, topic_specs(topics, partitions=4))
     count = 30_000
     total = count + (count + 99) // 100  # the events plus one tombstone per hundred
-    producing = asyncio.create_task(_produce(topics, count, pause_every=500))
     port = int(worker_env["STREAM_HEALTH_WORKER_PORT"])
+    producing: asyncio.Task[Counter[tuple[str, str]]] | None = None
     kills = 0
     for attempt in range(3):
         worker = Service("worker", worker_env, port, tmp_path / f"w{attempt}.log")
         await asyncio.to_thread(worker.wait_ready)
+        if producing is None:  # records start arriving once the first worker consumes
+            producing = asyncio.create_task(_produce(topics, count, pause_every=500))
         applied = await _wait_for(migrated_database_url, topics, total * (attempt + 1) // 6, 60)
         if sum(applied.values()) < total:
             kills += 1
         worker.kill()
+    assert producing is not None
     sent = await producing
     worker = Service("worker", worker_env, port, tmp_path / "final.log")
     try:
