@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
@@ -23,6 +24,15 @@ class Record:
 def _events(topic: str, partition: int, offsets: range) -> list[Record]:
     body = orjson.dumps({"event": "stream:reconnect", "data": {"uid": "u"}})
     return [Record(topic, partition, o, body) for o in offsets]
+
+
+async def _read_back(
+    sessions: async_sessionmaker[AsyncSession], group: str, topic: str
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, int], int]]:
+    async with sessions() as session:
+        counts = await repository.consumed_counts(session)
+        offsets = await repository.load_offsets(session, consumer_group=group, topics=[topic])
+    return counts, offsets
 
 
 async def test_a_redelivered_batch_has_no_effect(migrated_database_url: str) -> None:
@@ -45,11 +55,7 @@ async def test_a_redelivered_batch_has_no_effect(migrated_database_url: str) -> 
             roles=roles,
             records=_events(topics.media_events, 0, range(5, 15)),
         )
-        async with sessions() as session:
-            counts = await repository.consumed_counts(session)
-            offsets = await repository.load_offsets(
-                session, consumer_group=group, topics=[topics.media_events]
-            )
+        counts, offsets = await _read_back(sessions, group, topics.media_events)
     finally:
         await engine.dispose()
 
@@ -80,11 +86,7 @@ async def test_two_owners_of_one_partition_never_double_count(migrated_database_
         await asyncio.gather(
             owner([0, 50, 100, 200]), owner([0, 30, 60, 90, 120, 200]), owner([0, 200])
         )
-        async with sessions() as session:
-            counts = await repository.consumed_counts(session)
-            offsets = await repository.load_offsets(
-                session, consumer_group=group, topics=[topics.media_events]
-            )
+        counts, offsets = await _read_back(sessions, group, topics.media_events)
     finally:
         await engine.dispose()
 
