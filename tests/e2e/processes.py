@@ -50,14 +50,14 @@ class Service:
             start_new_session=True,
         )
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Block until /readyz answers 200; fail with the log tail otherwise."""
+    def wait_ready(self, timeout_s: float = 60.0, *, path: str = "/readyz") -> None:
+        """Block until `path` answers 200; fail with the log tail otherwise."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{path}", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

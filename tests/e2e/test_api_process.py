@@ -42,8 +42,7 @@ def test_api_is_not_ready_when_migrations_are_missing(
     )
     api = Service("api", env, port, tmp_path / f"api-{uuid.uuid4().hex}.log")
     try:
-        with pytest.raises(AssertionError, match="not ready"):
-            api.wait_ready(timeout_s=8)
+        api.wait_ready(path="/healthz")  # alive: it answers, however loaded the machine is
         response = httpx.get(f"{api.url}/readyz")
     finally:
         api.stop()

@@ -8,6 +8,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
 
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
@@ -15,6 +16,7 @@ from stream_health.db.engine import make_engine, make_sessions
 from stream_health.kafka.topics import ensure_topics, topic_specs
 from tests.conftest import base_settings
 from tests.e2e.processes import Service, free_port, service_env
+from tests.readback import read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -42,9 +44,17 @@ async def _produce(
     sent: Counter[tuple[str, str]] = Counter()
     try:
         for i in range(count):
-            uid = f"stream-{i % 97}"
+            uid = f"{topics.media_events}-{i % 97}"
             event = "stream:reconnect" if i % 10 else "stream:state"
-            body = {"event": event, "server": "ms1", "pid": 1, "seq": i, "data": {"uid": uid}}
+            state = "disabled" if i % 20 == 0 else "active"
+            body = {
+                "event": event,
+                "server": "ms1",
+                "pid": 1,
+                "seq": i,
+                "timestamp": time.time(),
+                "data": {"uid": uid, "state": state},
+            }
             await producer.send(topics.media_events, orjson.dumps(body), key=uid.encode())
             sent[(topics.media_events, event)] += 1
             if i % 100 == 0:
@@ -130,6 +140,7 @@ async def test_records_apply_exactly_once_across_kill_9_restarts(
         await _wait_for(migrated_database_url, topics, total, 90)
         await asyncio.sleep(2)  # anything applied twice would show up by now
         applied = await _applied(migrated_database_url, topics)
+        await _wait_outbox_empty(migrated_database_url, 30)
     finally:
         worker.stop()
 
@@ -137,3 +148,32 @@ async def test_records_apply_exactly_once_across_kill_9_restarts(
     # Kills land mid-stream (the first always does); the proof needs at least one.
     assert kills >= 1, "every kill came after the worker had applied everything"
     assert applied == sent
+    changes = [value for _, value in await read_all(topics.changes)]
+    by_id: dict[str, bytes] = {}
+    seqs: dict[str, list[int]] = {}
+    for value in changes:
+        change = orjson.loads(value)
+        if change["event_id"] in by_id:
+            # A redelivered change is the same record, byte for byte, under the same event_id.
+            assert by_id[change["event_id"]] == value
+            continue
+        by_id[change["event_id"]] = value
+        seqs.setdefault(change["stream_uid"], []).append(change["seq"])
+    assert len(seqs) == 97
+    for uid, numbers in seqs.items():
+        assert numbers == list(range(1, len(numbers) + 1)), uid
+
+
+async def _wait_outbox_empty(database_url: str, timeout_s: float) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            async with engine.connect() as connection:
+                left = (await connection.execute(text("SELECT count(*) FROM outbox"))).scalar()
+            if left == 0:
+                return
+            await asyncio.sleep(0.3)
+    finally:
+        await engine.dispose()
+    raise AssertionError("the relay did not empty the outbox")

@@ -1,84 +1,102 @@
-"""Wiring: settings -> engine, broker, subscriber, ops endpoints. The one place adapters meet."""
+"""Wiring: settings -> engine, broker, subscriber, relay, timers, ops endpoints."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from fastapi import FastAPI
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
 from stream_health.config.settings import Settings
 from stream_health.db.engine import make_engine, make_sessions
+from stream_health.domain.stream import Rules
 from stream_health.kafka.topics import ensure_topics, topic_specs
 from stream_health.ops import database_probe, ops_router
-from stream_health_worker.ingest import apply_batch
+from stream_health_worker.ingest import WorkerContext
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.offsets import SeekToStoredOffsets
+from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
+from stream_health_worker.relay import Relay
+from stream_health_worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-RETRY_BACKOFF_S = 1.0
+DRAIN_TICK_S = 0.25  # a drained window leaves its condition within a second
+GAUGE_TICK_S = 5.0
+MAX_RECORDS = 10_000
+
+
+def _subscriber(broker: KafkaBroker, settings: Settings, listener: SeekToStoredOffsets) -> Any:
+    """One batch subscriber over every input topic, positioned from PostgreSQL."""
+    return broker.subscriber(
+        *settings.topics.inputs,
+        batch=True,
+        group_id=settings.consumer_group,
+        auto_offset_reset="earliest",
+        max_records=MAX_RECORDS,
+        batch_timeout_ms=100,
+        # Range gives one member partition N of every co-partitioned topic: one owner per stream.
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        listener=listener,
+        ack_policy=AckPolicy.MANUAL,
+        decoder=_raw,
+    )
 
 
 def _raw(body: Any) -> Any:
-    # Keep the bytes: records are classified (and later validated) by the worker itself.
+    # Keep the bytes: records are classified and validated by the worker itself.
     return body
+
+
+def build_rules(settings: Settings) -> Rules:
+    """The domain's rules from settings (a bad conditions file stops start-up, naming the key)."""
+    skew_ms = int(settings.max_future_skew.total_seconds() * 1000)
+    return Rules(settings.load_conditions(), max_future_skew_ms=skew_ms)
 
 
 def build_app(settings: Settings) -> FastAPI:
     """The worker as an ASGI app: Kafka consumption runs inside its lifespan."""
-    settings.load_conditions()  # a bad conditions file stops start-up here, naming the key
+    rules = build_rules(settings)
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
     metrics = WorkerMetrics()
-    roles = topic_roles(settings.topics)
+    owner = WindowOwner(rules=rules, owned_topics=settings.topics.owned_by_stream)
+    ctx = WorkerContext(
+        consumer_group=settings.consumer_group,
+        topics=settings.topics,
+        roles=topic_roles(settings.topics),
+        owner=owner,
+    )
+    lock = asyncio.Lock()  # one transaction on the windows at a time: batch or drain
     broker = KafkaBroker(
         settings.kafka_bootstrap,
         client_id="stream-health-worker",
         logger=logging.getLogger("stream_health.faststream"),
         log_level=logging.DEBUG,  # per-batch lines; the worker logs its own events
     )
-    listener = SeekToStoredOffsets(sessions=sessions, consumer_group=settings.consumer_group)
-    subscriber = broker.subscriber(
-        *settings.topics.inputs,
-        batch=True,
-        group_id=settings.consumer_group,
-        auto_offset_reset="earliest",
-        max_records=5_000,
-        batch_timeout_ms=100,
-        listener=listener,
-        ack_policy=AckPolicy.MANUAL,
-        decoder=_raw,
+    listener = SeekToStoredOffsets(
+        sessions=sessions,
+        consumer_group=settings.consumer_group,
+        owner=owner,
+        owned_topics=settings.topics.owned_by_stream,
+        lock=lock,
     )
+    subscriber = _subscriber(broker, settings, listener)
     listener.bind(lambda: subscriber.consumer)
+    relay = Relay(sessions, bootstrap=settings.kafka_bootstrap)
 
-    @subscriber
-    async def consume(message: KafkaMessage) -> None:
-        records = message.raw_message
-        batch = records if isinstance(records, tuple) else (records,)
-        try:
-            with metrics.batch_seconds.time():
-                result = await apply_batch(
-                    sessions, consumer_group=settings.consumer_group, roles=roles, records=batch
-                )
-        except Exception:
-            metrics.batch_failures.inc()
-            log.exception("batch_failed", extra={"records": len(batch)})
-            _rewind(subscriber.consumer, batch)
-            await asyncio.sleep(RETRY_BACKOFF_S)
-            return
-        for (topic, kind), count in result.applied.items():
-            metrics.consumed.labels(topic=topic, type=kind).inc(count)
-        for topic, count in result.skipped.items():
-            metrics.redelivered.labels(topic=topic).inc(count)
-        await _commit_to_kafka(subscriber.consumer, result.next_offsets)
+    runtime = Runtime(
+        sessions=sessions, ctx=ctx, metrics=metrics, lock=lock, relay=relay, subscriber=subscriber
+    )
+    subscriber(runtime.consume)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -86,12 +104,24 @@ def build_app(settings: Settings) -> FastAPI:
             settings.kafka_bootstrap,
             topic_specs(settings.topics, partitions=settings.topic_partitions),
         )
+        await relay.start()
         await broker.start()
+        tasks = [
+            asyncio.create_task(relay.run(), name="relay"),
+            asyncio.create_task(_every(DRAIN_TICK_S, runtime.drain_tick, "drain"), name="drain"),
+            asyncio.create_task(_every(GAUGE_TICK_S, runtime.gauge_tick, "gauges"), name="gauges"),
+        ]
         log.info("worker_started", extra={"group": settings.consumer_group})
         try:
             yield
         finally:
             await broker.stop()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await relay.stop()
             await engine.dispose()
             log.info("worker_stopped")
 
@@ -107,30 +137,17 @@ def build_app(settings: Settings) -> FastAPI:
         )
     )
     app.state.metrics = metrics
-    app.state.listener = listener
+    app.state.owner = owner
     return app
 
 
-def _rewind(consumer: Any, batch: tuple[Any, ...]) -> None:
-    """Seek each partition back to the batch's first record, so a failed batch is re-read."""
-    if consumer is None:
-        return
-    first: dict[Any, int] = {}
-    for record in batch:
-        tp = (record.topic, record.partition)
-        first[tp] = min(first.get(tp, record.offset), record.offset)
-    for (topic, partition), offset in first.items():
+async def _every(seconds: float, tick: Callable[[], Awaitable[None]], name: str) -> None:
+    """Run `tick` every `seconds` until cancelled; a failing tick is logged and retried."""
+    while True:
+        await asyncio.sleep(seconds)
         try:
-            consumer.seek(TopicPartition(topic, partition), offset)
-        except Exception:  # partition revoked meanwhile: its new owner starts from PostgreSQL
-            log.warning("rewind_skipped", extra={"topic": topic, "partition": partition})
-
-
-async def _commit_to_kafka(consumer: Any, next_offsets: dict[tuple[str, int], int]) -> None:
-    """Mirror the stored offsets to Kafka, best effort, for lag tooling (KEDA, exporters)."""
-    if consumer is None or not next_offsets:
-        return
-    try:
-        await consumer.commit({TopicPartition(t, p): o for (t, p), o in next_offsets.items()})
-    except Exception as exc:  # PostgreSQL is the source of truth; a failed mirror is harmless
-        log.info("kafka_commit_skipped", extra={"reason": type(exc).__name__})
+            await tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("tick_failed", extra={"task": name})

@@ -1,17 +1,32 @@
-"""Apply a batch of input records in one PostgreSQL transaction, exactly once."""
+"""Apply a batch of input records in one PostgreSQL transaction, exactly once.
+
+The transaction locks the batch's partition offset rows, skips records below the stored
+offsets (redeliveries), applies inventory snapshots, moves the stream windows, and stores
+windows, counters, offsets and the records to publish (the outbox) together.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from stream_health.config.settings import TopicNames
 from stream_health.db import repository
+from stream_health.db.activity import record_activity
+from stream_health.db.engine import driver_connection
+from stream_health.db.inventory import apply_snapshots
+from stream_health.db.outbox import enqueue
+from stream_health.db.windows import save_windows
+from stream_health_worker.apply import Work
+from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import TopicRole, record_type
+from stream_health_worker.schemas.errors import Rejected
+from stream_health_worker.schemas.inventory import InventoryKind, parse_snapshot
 
 
 class RawRecord(Protocol):
@@ -24,22 +39,35 @@ class RawRecord(Protocol):
     @property
     def offset(self) -> int: ...
     @property
+    def key(self) -> bytes | None: ...
+    @property
     def value(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerContext:
+    """What every batch needs: where offsets live, what each topic is, who owns windows."""
+
+    consumer_group: str
+    topics: TopicNames
+    roles: dict[str, TopicRole]
+    owner: WindowOwner
+
+
+@dataclass(slots=True)
 class BatchResult:
-    """What one batch did: records applied by (topic, type), and stale records skipped."""
+    """What one batch did, for metrics and for the Kafka offset mirror."""
 
-    applied: Counter[tuple[str, str]]
-    skipped: Counter[str]
-    next_offsets: dict[tuple[str, int], int]
+    applied: Counter[tuple[str, str]] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    work: Work | None = None
 
 
-async def _lock_offsets(
+async def lock_offsets(
     session: AsyncSession, *, consumer_group: str, partitions: set[tuple[str, int]]
 ) -> dict[tuple[str, int], int]:
-    # Rows exist before they are locked, so two owners of one partition serialise here.
+    """Lock (creating if needed) the offset rows of `partitions`, in a fixed order."""
     ordered = sorted(partitions)
     params = {
         "g": consumer_group,
@@ -67,31 +95,115 @@ async def _lock_offsets(
     return {(t, p): o for t, p, o in rows.all()}
 
 
+def _fresh(
+    records: Sequence[RawRecord], stored: dict[tuple[str, int], int], result: BatchResult
+) -> list[RawRecord]:
+    fresh = []
+    for record in records:
+        key = (record.topic, record.partition)
+        if record.offset < max(stored[key], result.next_offsets.get(key, 0)):
+            result.skipped[record.topic] += 1
+            continue
+        fresh.append(record)
+        result.next_offsets[key] = record.offset + 1
+    return fresh
+
+
+def _inventory_kinds(topics: TopicNames) -> dict[str, InventoryKind]:
+    return {
+        topics.inventory_streams: InventoryKind.STREAMS,
+        topics.inventory_cameras: InventoryKind.CAMERAS,
+        topics.inventory_servers: InventoryKind.SERVERS,
+    }
+
+
+async def _apply_inventory(
+    conn: object, ctx: WorkerContext, records: list[RawRecord], work: Work
+) -> None:
+    kinds = _inventory_kinds(ctx.topics)
+    for topic, kind in kinds.items():
+        items = []
+        for record in (r for r in records if r.topic == topic):
+            try:
+                items.append(parse_snapshot(kind, record.key, record.value))
+            except Rejected as rejected:
+                work.reject(record, rejected.reason)
+        if items:
+            work.recheck(await apply_snapshots(conn, kind=kind, items=items))
+
+
 async def apply_batch(
     sessions: async_sessionmaker[AsyncSession],
     *,
-    consumer_group: str,
-    roles: dict[str, TopicRole],
+    ctx: WorkerContext,
     records: Sequence[RawRecord],
+    now_ms: int,
 ) -> BatchResult:
-    """Count the batch's new records and advance the stored offsets, in one transaction.
+    """Apply the batch's new records and advance the stored offsets, in one transaction.
 
     A record whose offset is below the stored next offset was applied by an earlier batch
     (a redelivery after a crash or a rebalance): it is skipped, so the effect is exactly once.
     """
-    applied: Counter[tuple[str, str]] = Counter()
-    skipped: Counter[str] = Counter()
-    next_offsets: dict[tuple[str, int], int] = {}
+    result = BatchResult()
     partitions = {(r.topic, r.partition) for r in records}
+    # Fence on every co-partitioned topic of the stream partitions this batch touches.
+    owned = ctx.topics.owned_by_stream
+    partitions |= {(t, p) for t in owned for (topic, p) in set(partitions) if topic in owned}
     async with sessions() as session, session.begin():
-        stored = await _lock_offsets(session, consumer_group=consumer_group, partitions=partitions)
-        for record in records:
-            key = (record.topic, record.partition)
-            if record.offset < max(stored[key], next_offsets.get(key, 0)):
-                skipped[record.topic] += 1
-                continue
-            applied[(record.topic, record_type(roles[record.topic], record.value))] += 1
-            next_offsets[key] = record.offset + 1
-        await repository.add_consumed(session, counts=applied)
-        await repository.save_offsets(session, consumer_group=consumer_group, offsets=next_offsets)
-    return BatchResult(applied=applied, skipped=skipped, next_offsets=next_offsets)
+        stored = await lock_offsets(
+            session, consumer_group=ctx.consumer_group, partitions=partitions
+        )
+        ctx.owner.fence(stored)
+        fresh = _fresh(records, stored, result)
+        conn = await driver_connection(session)
+        work = result.work = Work(ctx.owner, topics=ctx.topics, now_ms=now_ms)
+        inventory = set(_inventory_kinds(ctx.topics))
+        await _apply_inventory(conn, ctx, [r for r in fresh if r.topic in inventory], work)
+        for record in fresh:
+            role = ctx.roles[record.topic]
+            if role is TopicRole.MEDIA_EVENTS:
+                kind = work.media_event(record)
+            elif role is TopicRole.SIGNALS:
+                kind = work.signal(record)
+            else:
+                kind = record_type(role, record.value)
+            result.applied[(record.topic, kind)] += 1
+        await work.apply(conn)
+        await store(conn, work)
+        await record_activity(conn, seen=work.servers)
+        await repository.add_consumed(session, counts=result.applied)
+        await repository.save_offsets(
+            session, consumer_group=ctx.consumer_group, offsets=result.next_offsets
+        )
+    ctx.owner.advanced({**stored, **result.next_offsets})
+    return result
+
+
+async def store(conn: object, work: Work) -> None:
+    """Save the windows the work touched and queue its records for the relay."""
+    await save_windows(conn, rows=work.owner.rows(work.dirty))
+    await enqueue(conn, records=work.outgoing)
+
+
+async def drain_due(
+    sessions: async_sessionmaker[AsyncSession], *, ctx: WorkerContext, now_ms: int
+) -> Work | None:
+    """Let the windows that drained by `now_ms` leave their conditions, in one transaction."""
+    due = ctx.owner.due(now_ms)
+    if not due:
+        return None
+    partitions = {(t, p) for t in ctx.topics.owned_by_stream for p in due}
+    async with sessions() as session, session.begin():
+        stored = await lock_offsets(
+            session, consumer_group=ctx.consumer_group, partitions=partitions
+        )
+        ctx.owner.fence(stored)
+        conn = await driver_connection(session)
+        work = Work(ctx.owner, topics=ctx.topics, now_ms=now_ms)
+        await ctx.owner.load(conn, due)
+        for partition, uids in due.items():
+            for uid in sorted(uids):
+                work.drained(partition, ctx.owner.window(partition, uid))
+        await store(conn, work)
+    ctx.owner.advanced(stored)
+    return work

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass
@@ -14,26 +14,71 @@ class WorkerMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        r = self.registry
         self.consumed = Counter(
             "stream_health_records_consumed",
             "Input records applied, by topic and record type",
             ["topic", "type"],
-            registry=self.registry,
+            registry=r,
         )
         self.redelivered = Counter(
             "stream_health_records_redelivered",
             "Records skipped because their offset was already applied",
             ["topic"],
-            registry=self.registry,
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "stream_health_dead_letters",
+            "Records sent to the dead-letter topic, by source topic",
+            ["topic"],
+            registry=r,
+        )
+        self.skipped = Counter(
+            "stream_health_events_skipped",
+            "Media-server events of a type the worker does not act on",
+            ["type"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "stream_health_duplicates", "Repeated events that changed nothing", registry=r
+        )
+        self.skewed = Counter(
+            "stream_health_events_skewed",
+            "Events stamped beyond max_future_skew, clamped to now",
+            registry=r,
+        )
+        self.transitions = Counter(
+            "stream_health_transitions",
+            "Streams entering or leaving a condition, by condition, direction and cause",
+            ["condition", "direction", "cause"],
+            registry=r,
+        )
+        self.streams_in_condition = Gauge(
+            "stream_health_streams_in_condition",
+            "Streams currently in each condition (all workers, from PostgreSQL)",
+            ["condition"],
+            registry=r,
+        )
+        self.windows_held = Gauge(
+            "stream_health_windows_held", "Stream windows held in this worker's memory", registry=r
+        )
+        self.lag = Gauge(
+            "stream_health_consumer_lag",
+            "Records not yet consumed, per owned partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.outbox_published = Counter(
+            "stream_health_outbox_published", "Outbox rows published to Kafka", registry=r
         )
         self.batch_failures = Counter(
             "stream_health_batch_failures",
             "Batches rolled back and re-read after an error",
-            registry=self.registry,
+            registry=r,
         )
         self.batch_seconds = Histogram(
             "stream_health_batch_transaction_seconds",
             "Time to apply one batch in one PostgreSQL transaction",
-            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
         )

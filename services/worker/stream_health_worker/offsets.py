@@ -1,15 +1,18 @@
-"""Seek to the offsets stored in PostgreSQL whenever partitions are assigned."""
+"""On partition assignment: seek to the offsets stored in PostgreSQL and take windows over."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db import repository
+from stream_health.db.engine import driver_connection
+from stream_health_worker.owner import WindowOwner
 
 log = logging.getLogger(__name__)
 
@@ -17,28 +20,44 @@ log = logging.getLogger(__name__)
 class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     """PostgreSQL, not Kafka, holds the committed position: start each partition there."""
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], consumer_group: str) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        consumer_group: str,
+        owner: WindowOwner,
+        owned_topics: Collection[str],
+        lock: asyncio.Lock,
+    ) -> None:
         self._sessions = sessions
         self._group = consumer_group
+        self._owner = owner
+        self._owned_topics = frozenset(owned_topics)
+        self._lock = lock
         self._consumer: Callable[[], Any] = lambda: None
-        self.assigned: set[tuple[str, int]] = set()
 
     def bind(self, consumer: Callable[[], Any]) -> None:
         """Give the listener the way to reach the consumer once it exists."""
         self._consumer = consumer
 
+    def _stream_partitions(self, tps: list[TopicPartition]) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic in self._owned_topics}
+
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.assigned -= {(tp.topic, tp.partition) for tp in revoked}
+        async with self._lock:
+            self._owner.revoked(self._stream_partitions(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.assigned |= {(tp.topic, tp.partition) for tp in assigned}
         consumer = self._consumer()
         if consumer is None or not assigned:
             return
         # If this fails the batch transaction still skips what was applied: only slower.
-        async with self._sessions() as session:
+        async with self._lock, self._sessions() as session:
             stored = await repository.load_offsets(
                 session, consumer_group=self._group, topics={tp.topic for tp in assigned}
+            )
+            await self._owner.assigned(
+                await driver_connection(session), self._stream_partitions(assigned)
             )
         for tp in assigned:
             if (offset := stored.get((tp.topic, tp.partition))) is not None:

@@ -15,6 +15,7 @@ class TopicRole(StrEnum):
     MEDIA_EVENTS = "media_events"
     SNAPSHOTS = "snapshots"
     CALLBACKS = "callbacks"
+    SIGNALS = "signals"
 
 
 def topic_roles(topics: TopicNames) -> dict[str, TopicRole]:
@@ -22,6 +23,7 @@ def topic_roles(topics: TopicNames) -> dict[str, TopicRole]:
     roles = dict.fromkeys(topics.compacted, TopicRole.SNAPSHOTS)
     roles[topics.media_events] = TopicRole.MEDIA_EVENTS
     roles[topics.orchestrator_callbacks] = TopicRole.CALLBACKS
+    roles[topics.signals] = TopicRole.SIGNALS
     return roles
 
 

@@ -27,6 +27,8 @@ class TopicNames(BaseModel):
     orchestrator_callbacks: str = "orchestrator.callbacks"
     changes: str = "stream-health.changes"
     dlq: str = "stream-health.dlq"
+    # Internal: signals for a stream's window owner, keyed and partitioned like media events.
+    signals: str = "stream-health.signals"
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -37,8 +39,14 @@ class TopicNames(BaseModel):
             self.inventory_streams,
             self.orchestrator_jobs,
             self.media_events,
+            self.signals,
             self.orchestrator_callbacks,
         )
+
+    @property
+    def owned_by_stream(self) -> tuple[str, ...]:
+        """Topics keyed by stream uid and co-partitioned: one owner per stream across them."""
+        return (self.media_events, self.signals)
 
     @property
     def compacted(self) -> tuple[str, ...]:

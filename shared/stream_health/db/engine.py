@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,3 +26,10 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under `session`, inside its transaction (for COPY and arrays)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection

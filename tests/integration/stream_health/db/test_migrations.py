@@ -26,6 +26,7 @@ async def test_migrations_bring_a_database_to_the_shipped_head(migrated_database
                 ).scalars()
             )
         assert {"consumer_offsets", "consumed_counts", "alembic_version"} <= tables
+        assert {"inventory_streams", "inventory_cameras", "inventory_servers"} <= tables
     finally:
         await engine.dispose()
 

@@ -1,0 +1,188 @@
+"""One batch's stream work: parse, route to the window owner, run the domain, collect output.
+
+Thin on purpose: decoding and validation happen in the schemas, rules in the domain. This
+module only decides which domain function a record means and gathers what to store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Protocol
+
+from stream_health.config.settings import TopicNames
+from stream_health.db.activity import ServerSeen
+from stream_health.db.inventory import load_facts
+from stream_health.db.outbox import Outgoing
+from stream_health.domain import transitions
+from stream_health.domain.stream import UNKNOWN, StateChange, StreamFacts, StreamWindow
+from stream_health_worker import outputs
+from stream_health_worker.owner import WindowOwner
+from stream_health_worker.schemas.errors import Rejected
+from stream_health_worker.schemas.events import EventKind, MediaEvent, parse_event
+from stream_health_worker.schemas.signals import CountedReconnect, Recheck, parse_signal
+
+Op = MediaEvent | Recheck | CountedReconnect
+_LABEL = re.compile(r"^[a-z0-9_.-]{1,32}:[a-z0-9_.-]{1,32}$")
+
+
+class _Record(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class Work:
+    """The stream-facing part of one batch, applied in record order per stream."""
+
+    def __init__(self, owner: WindowOwner, *, topics: TopicNames, now_ms: int) -> None:
+        self.owner = owner
+        self.rules = owner.rules
+        self.topics = topics
+        self.now_ms = now_ms
+        self.ops: list[tuple[int, str, Op]] = []
+        self.wanted: dict[int, set[str]] = {}
+        self.refresh: set[str] = set()
+        self.dirty: dict[int, set[str]] = {}
+        self.outgoing: list[Outgoing] = []
+        self.servers: dict[str, ServerSeen] = {}
+        self.changes: list[StateChange] = []
+        self.dead_letters: Counter[str] = Counter()
+        self.unknown: Counter[str] = Counter()
+        self.duplicates = 0
+        self.skewed = 0
+
+    def reject(self, record: _Record, reason: str) -> str:
+        """Send a record to the dead-letter topic, with why."""
+        self.dead_letters[record.topic] += 1
+        self.outgoing.append(
+            outputs.dead_letter(
+                topic=record.topic,
+                dlq_topic=self.topics.dlq,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                error=reason,
+                failed_ms=self.now_ms,
+            )
+        )
+        return "rejected"
+
+    def recheck(self, uids: list[str]) -> None:
+        """Tell the owners of `uids` that inventory changed (via the signals topic)."""
+        for uid in uids:
+            self.outgoing.append(outputs.signal(Recheck(uid=uid), topic=self.topics.signals))
+
+    def media_event(self, record: _Record) -> str:
+        """Route one media-server event; returns its type for the counters."""
+        try:
+            event = parse_event(record.value)
+        except Rejected as rejected:
+            return self.reject(record, rejected.reason)
+        if isinstance(event, str):
+            label = event if _LABEL.match(event) else "other"
+            self.unknown[label] += 1
+            return "unknown"
+        at_ms, skewed = self.rules.clamp(event.at_ms, now_ms=self.now_ms)
+        self.skewed += skewed
+        if skewed:
+            event = event._replace(at_ms=at_ms)
+        self._seen(event)
+        if event.uid is not None:
+            self._want(record.partition, event.uid, event)
+        return event.kind.value
+
+    def signal(self, record: _Record) -> str:
+        """Route one signal for a window owned here."""
+        try:
+            signal = parse_signal(record.value)
+        except Rejected as rejected:
+            return self.reject(record, rejected.reason)
+        if isinstance(signal, Recheck):
+            self.refresh.add(signal.uid)
+        self._want(record.partition, signal.uid, signal)
+        return f"signal:{signal.type}"
+
+    async def apply(self, conn: Any) -> None:
+        """Load the windows, run every op through the domain, collect changes."""
+        await self.owner.load(conn, self.wanted)
+        facts = await load_facts(conn, uuids=self.refresh) if self.refresh else {}
+        for partition, uid, op in self.ops:
+            window = self.owner.window(partition, uid)
+            outcome = self._dispatch(window, op, facts)
+            if outcome.duplicate:
+                self.duplicates += 1
+            if not outcome.duplicate or outcome.changes:
+                self.dirty.setdefault(partition, set()).add(uid)
+            self._emit(outcome.changes)
+
+    def drained(self, partition: int, window: StreamWindow) -> None:
+        """Record a drain run by the timer."""
+        changes = transitions.drain(window, self.rules, now_ms=self.now_ms)
+        if changes:
+            self.dirty.setdefault(partition, set()).add(window.uid)
+            self._emit(changes)
+
+    def _emit(self, changes: list[StateChange]) -> None:
+        for change in changes:
+            self.changes.append(change)
+            self.outgoing.append(
+                outputs.state_change(change, topic=self.topics.changes, emitted_ms=self.now_ms)
+            )
+
+    def _dispatch(
+        self, window: StreamWindow, op: Op, facts: dict[str, StreamFacts]
+    ) -> transitions.Outcome:
+        rules, now_ms = self.rules, self.now_ms
+        if isinstance(op, Recheck):
+            return transitions.on_facts(
+                window, rules, facts=facts.get(op.uid, UNKNOWN), now_ms=now_ms
+            )
+        if isinstance(op, CountedReconnect):
+            at_ms, _ = rules.clamp(op.at_ms, now_ms=now_ms)
+            return transitions.on_reconnect(
+                window, rules, at_ms=at_ms, event_id=op.event_id, now_ms=now_ms, cause=op.cause
+            )
+        if op.attempt is not None and op.total is not None:
+            transitions.on_counters(
+                window, at_ms=op.at_ms, event_id=op.event_id, attempt=op.attempt, total=op.total
+            )
+        if op.kind is EventKind.RECONNECT:
+            return transitions.on_reconnect(
+                window, rules, at_ms=op.at_ms, event_id=op.event_id, now_ms=now_ms
+            )
+        if op.kind is EventKind.STATE:
+            return transitions.on_server_state(
+                window,
+                rules,
+                at_ms=op.at_ms,
+                event_id=op.event_id,
+                state=op.state or "",
+                now_ms=now_ms,
+            )
+        return transitions.on_presence(
+            window,
+            rules,
+            at_ms=op.at_ms,
+            event_id=op.event_id,
+            present=op.kind is EventKind.CREATE,
+            now_ms=now_ms,
+        )
+
+    def _want(self, partition: int, uid: str, op: Op) -> None:
+        self.wanted.setdefault(partition, set()).add(uid)
+        self.ops.append((partition, uid, op))
+
+    def _seen(self, event: MediaEvent) -> None:
+        latest = self.servers.get(event.server)
+        if latest is None or event.at_ms >= latest.at_ms:
+            extra = event.extra if event.kind is EventKind.PULSE else None
+            self.servers[event.server] = ServerSeen(event.at_ms, event.kind.value, extra)

@@ -1,0 +1,90 @@
+"""Records the worker publishes: state changes (SPEC 2.5), dead letters (2.6), signals."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+
+from stream_health.db.outbox import Outgoing
+from stream_health.domain.stream import StateChange
+from stream_health_worker.schemas.signals import CountedReconnect, Recheck, encode_signal
+
+# event_id = uuid5(namespace, "uid/seq"): the same change always has the same id.
+CHANGE_NAMESPACE = uuid.UUID("0c4f6b1e-8f3a-5d59-9a43-6b1f2f0d7c11")
+
+
+def iso_ms(at_ms: int) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z."""
+    moment = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def change_event_id(uid: str, seq: int) -> str:
+    """The stable id of a stream's `seq`-th change (consumers dedupe on it)."""
+    return str(uuid.uuid5(CHANGE_NAMESPACE, f"{uid}/{seq}"))
+
+
+def state_change(change: StateChange, *, topic: str, emitted_ms: int) -> Outgoing:
+    """The state-change record, keyed by stream uid so a stream's changes stay in order."""
+    facts = change.facts
+    value = {
+        "event_id": change_event_id(change.uid, change.seq),
+        "stream_id": facts.stream_id,
+        "stream_uid": change.uid,
+        "camera_id": facts.camera_id,
+        "server_id": facts.server_id,
+        "seq": change.seq,
+        "conditions": list(change.conditions),
+        "entered": list(change.entered),
+        "left": list(change.left),
+        "reconnects": change.reconnects,
+        "cause": change.cause.value,
+        "at": iso_ms(change.at_ms),
+        "emitted_at": iso_ms(emitted_ms),
+    }
+    return Outgoing(topic, change.uid.encode(), orjson.dumps(value))
+
+
+def _as_text(raw: bytes | None) -> tuple[str | None, str]:
+    if raw is None:
+        return None, "utf-8"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+def dead_letter(
+    *,
+    topic: str,
+    dlq_topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    error: str,
+    failed_ms: int,
+) -> Outgoing:
+    """The rejected record, whole, with the reason; keyed by its original key."""
+    key_text, key_encoding = _as_text(key)
+    value_text, value_encoding = _as_text(value)
+    document = {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key_text,
+        "value": value_text,
+        "error": error,
+        "failed_at": iso_ms(failed_ms),
+        "key_encoding": key_encoding,
+        "value_encoding": value_encoding,
+    }
+    return Outgoing(dlq_topic, key, orjson.dumps(document))
+
+
+def signal(signal: Recheck | CountedReconnect, *, topic: str) -> Outgoing:
+    """A signal for the owner of `signal.uid`, keyed like that uid's media events."""
+    return Outgoing(topic, signal.uid.encode(), encode_signal(signal))

@@ -1,0 +1,129 @@
+"""The windows of the stream partitions this worker owns: cached, fenced, timed to drain.
+
+A stream's partition (of the media-events topic and of the co-partitioned signals topic)
+has one owner at a time. The owner keeps the windows it has touched in memory; the offsets
+row of the partition, locked in each transaction, is the fence: if someone else advanced it
+since this worker last did, the cache of that partition is stale and is dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from stream_health.db.inventory import load_facts
+from stream_health.db.windows import load_windows, pending_drains, to_row
+from stream_health.domain.classify import next_drain_ms
+from stream_health.domain.stream import UNKNOWN, Rules, StreamWindow
+
+log = logging.getLogger(__name__)
+
+
+class WindowOwner:
+    """Per owned partition: uid -> window; plus a min-heap of drain instants."""
+
+    def __init__(self, *, rules: Rules, owned_topics: Collection[str]) -> None:
+        self.rules = rules
+        self._owned_topics = frozenset(owned_topics)
+        self._cache: dict[int, dict[str, StreamWindow]] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+        self._drains: list[tuple[int, str, int]] = []
+        self.owned: set[int] = set()
+
+    @property
+    def held(self) -> int:
+        """How many windows are in memory."""
+        return sum(len(windows) for windows in self._cache.values())
+
+    async def assigned(self, conn: Any, partitions: Collection[int]) -> None:
+        """Take partitions over: their stored drain instants join the timer."""
+        fresh = set(partitions) - self.owned
+        self.owned |= fresh
+        for entry in await pending_drains(conn, partitions=fresh):
+            heapq.heappush(self._drains, entry)
+
+    def revoked(self, partitions: Iterable[int]) -> None:
+        """Let partitions go: forget their windows and positions."""
+        for partition in partitions:
+            self.owned.discard(partition)
+            self.forget(partition)
+
+    def forget(self, partition: int) -> None:
+        """Drop what is cached for a partition (it may have changed elsewhere)."""
+        self._cache.pop(partition, None)
+        for key in [k for k in self._positions if k[1] == partition]:
+            del self._positions[key]
+
+    def fence(self, stored: Mapping[tuple[str, int], int]) -> None:
+        """Compare locked offsets with ours: a partition advanced by another owner is stale."""
+        for (topic, partition), offset in stored.items():
+            if topic not in self._owned_topics:
+                continue
+            if self._positions.get((topic, partition)) != offset and partition in self._cache:
+                log.info("window_cache_dropped", extra={"partition": partition})
+                self.forget(partition)
+
+    def advanced(self, next_offsets: Mapping[tuple[str, int], int]) -> None:
+        """Remember where our committed transaction left the owned partitions."""
+        for (topic, partition), offset in next_offsets.items():
+            if topic in self._owned_topics:
+                self._positions[(topic, partition)] = offset
+
+    def window(self, partition: int, uid: str) -> StreamWindow:
+        """A window loaded by `load` (KeyError otherwise)."""
+        return self._cache[partition][uid]
+
+    async def load(self, conn: Any, wanted: Mapping[int, Collection[str]]) -> None:
+        """Bring the windows of `wanted` (partition -> uids) into memory."""
+        missing = [
+            (partition, uid)
+            for partition, uids in wanted.items()
+            for uid in uids
+            if uid not in self._cache.get(partition, {})
+        ]
+        if not missing:
+            return
+        stored = await load_windows(conn, uids=[uid for _, uid in missing])
+        unknown = {uid for _, uid in missing if uid not in stored}
+        facts = await load_facts(conn, uuids=unknown) if unknown else {}
+        for partition, uid in missing:
+            window = stored.get(uid) or StreamWindow(uid, facts=facts.get(uid, UNKNOWN))
+            self._cache.setdefault(partition, {})[uid] = window
+
+    def rows(self, dirty: Mapping[int, Collection[str]]) -> list[tuple[Any, ...]]:
+        """The rows to save for the dirty windows; their next drains join the timer."""
+        rows = []
+        for partition, uids in dirty.items():
+            for uid in uids:
+                window = self._cache[partition][uid]
+                instant = next_drain_ms(window, self.rules)
+                if instant is not None:
+                    heapq.heappush(self._drains, (instant, uid, partition))
+                rows.append(to_row(window, partition=partition, drain_at_ms=instant))
+        self._compact_drains()
+        return rows
+
+    def due(self, now_ms: int) -> dict[int, set[str]]:
+        """The owned streams whose window may have drained by `now_ms`, by partition."""
+        due: dict[int, set[str]] = {}
+        while self._drains and self._drains[0][0] <= now_ms:
+            _, uid, partition = heapq.heappop(self._drains)
+            if partition in self.owned:
+                due.setdefault(partition, set()).add(uid)
+        return due
+
+    def _compact_drains(self) -> None:
+        # Entries are never updated in place; rebuild when stale ones dominate the heap.
+        if len(self._drains) <= 2 * (self.held + 1024):
+            return
+        latest: dict[str, tuple[int, str, int]] = {}
+        for entry in self._drains:
+            instant, uid, partition = entry
+            window = self._cache.get(partition, {}).get(uid)
+            if window is not None and next_drain_ms(window, self.rules) != instant:
+                continue
+            latest[uid] = min(entry, latest.get(uid, entry))
+        self._drains = list(latest.values())
+        heapq.heapify(self._drains)

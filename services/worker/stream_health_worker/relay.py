@@ -1,0 +1,97 @@
+"""The outbox relay: publish committed outbox rows to Kafka in id order, then delete them.
+
+One relay runs at a time across all workers (a transaction-scoped advisory lock), so rows
+are published in the order they were written; per stream that is the order of its changes.
+A crash between publishing and deleting publishes rows again: at least once, same ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from stream_health.db.engine import driver_connection
+from stream_health.db.outbox import remove, take
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK = 0x5354_4845_414C_5448  # "STHEALTH": any constant both workers agree on
+BATCH_ROWS = 5_000
+IDLE_S = 0.2
+RETRY_S = 1.0
+
+
+def make_producer(bootstrap: str) -> AIOKafkaProducer:
+    """An idempotent producer: retries never duplicate or reorder within a partition."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id="stream-health-relay",
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+    )
+
+
+class Relay:
+    """Moves the outbox to Kafka whenever woken, or every IDLE_S."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, bootstrap: str) -> None:
+        self._sessions = sessions
+        self._bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+        self.wake = asyncio.Event()
+        self._published = 0
+
+    async def start(self) -> None:
+        """Connect the producer (it must be made inside the event loop)."""
+        self._producer = make_producer(self._bootstrap)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush and close the producer."""
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def pump(self) -> int:
+        """Publish one slice of the outbox; how many rows went out (0: none, or not our turn)."""
+        async with self._sessions() as session, session.begin():
+            conn = await driver_connection(session)
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK):
+                return 0
+            rows = await take(conn, limit=BATCH_ROWS)
+            if not rows:
+                return 0
+            producer = self._producer
+            if producer is None:
+                raise RuntimeError("relay not started")
+            sent = [await producer.send(r.topic, r.value, key=r.key) for r in rows]
+            await asyncio.gather(*sent)
+            await remove(conn, ids=[r.id for r in rows])
+        self._published += len(rows)
+        return len(rows)
+
+    def take_published(self) -> int:
+        """Rows published since the last call (for a counter)."""
+        published, self._published = self._published, 0
+        return published
+
+    async def run(self) -> None:
+        """Relay until cancelled; errors are logged and retried (nothing is lost)."""
+        while True:
+            try:
+                moved = await self.pump()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay_failed")
+                await asyncio.sleep(RETRY_S)
+                continue
+            if moved < BATCH_ROWS:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=IDLE_S)
+                self.wake.clear()

@@ -1,0 +1,155 @@
+"""What the worker does at run time: apply batches, drain on the clock, refresh gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import TopicPartition
+from faststream.kafka import KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from stream_health.db.engine import driver_connection
+from stream_health_worker.apply import Work
+from stream_health_worker.ingest import BatchResult, WorkerContext, apply_batch, drain_due
+from stream_health_worker.metrics import WorkerMetrics
+from stream_health_worker.owner import WindowOwner
+from stream_health_worker.relay import Relay
+
+log = logging.getLogger(__name__)
+
+RETRY_BACKOFF_S = 1.0
+
+
+def now_ms() -> int:
+    """The wall clock, in ms: read here, passed to the domain."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Runtime:
+    """The handlers the wiring schedules; each takes the owner lock for its transaction."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    ctx: WorkerContext
+    metrics: WorkerMetrics
+    lock: asyncio.Lock
+    relay: Relay
+    subscriber: Any
+
+    async def consume(self, message: KafkaMessage) -> None:
+        """Apply one batch; on failure roll back, forget cached windows, re-read it."""
+        records = message.raw_message
+        batch = records if isinstance(records, tuple) else (records,)
+        consumer = self.subscriber.consumer
+        try:
+            async with self.lock:
+                with self.metrics.batch_seconds.time():
+                    result = await apply_batch(
+                        self.sessions, ctx=self.ctx, records=batch, now_ms=now_ms()
+                    )
+        except Exception:
+            self.metrics.batch_failures.inc()
+            log.exception("batch_failed", extra={"records": len(batch)})
+            for record in batch:  # rolled back: the cached windows may be ahead of PostgreSQL
+                self.ctx.owner.forget(record.partition)
+            _rewind(consumer, batch)
+            await asyncio.sleep(RETRY_BACKOFF_S)
+            return
+        _observe_batch(self.metrics, result)
+        self.relay.wake.set()
+        _observe_lag(self.metrics, consumer, result.next_offsets)
+        await _commit_to_kafka(consumer, result.next_offsets)
+
+    async def drain_tick(self) -> None:
+        """Let drained windows leave their conditions."""
+        async with self.lock:
+            work = await drain_due(self.sessions, ctx=self.ctx, now_ms=now_ms())
+        if work is not None:
+            _observe_work(self.metrics, work)
+            self.relay.wake.set()
+
+    async def gauge_tick(self) -> None:
+        """Refresh the gauges."""
+        await _update_gauges(self.metrics, self.sessions, self.ctx.owner, self.relay)
+
+
+async def _update_gauges(
+    metrics: WorkerMetrics,
+    sessions: async_sessionmaker[AsyncSession],
+    owner: WindowOwner,
+    relay: Relay,
+) -> None:
+    """Refresh the gauges: windows in memory, outbox throughput, streams per condition."""
+    metrics.windows_held.set(owner.held)
+    metrics.outbox_published.inc(relay.take_published())
+    async with sessions() as session:
+        conn = await driver_connection(session)
+        rows = await conn.fetch(
+            "SELECT c, count(*) AS n FROM stream_windows, unnest(conditions) AS c GROUP BY c"
+        )
+    counts = {row["c"]: row["n"] for row in rows}
+    for name in owner.rules.conditions.names:
+        metrics.streams_in_condition.labels(condition=name).set(counts.get(name, 0))
+
+
+def _observe_batch(metrics: WorkerMetrics, result: BatchResult) -> None:
+    for (topic, kind), count in result.applied.items():
+        metrics.consumed.labels(topic=topic, type=kind).inc(count)
+    for topic, count in result.skipped.items():
+        metrics.redelivered.labels(topic=topic).inc(count)
+    if result.work is not None:
+        _observe_work(metrics, result.work)
+
+
+def _observe_work(metrics: WorkerMetrics, work: Work) -> None:
+    for topic, count in work.dead_letters.items():
+        metrics.dead_letters.labels(topic=topic).inc(count)
+    for kind, count in work.unknown.items():
+        metrics.skipped.labels(type=kind).inc(count)
+    metrics.duplicates.inc(work.duplicates)
+    metrics.skewed.inc(work.skewed)
+    for change in work.changes:
+        for name in change.entered:
+            metrics.transitions.labels(name, "entered", change.cause.value).inc()
+        for name in change.left:
+            metrics.transitions.labels(name, "left", change.cause.value).inc()
+
+
+def _observe_lag(
+    metrics: WorkerMetrics, consumer: Any, next_offsets: dict[tuple[str, int], int]
+) -> None:
+    if consumer is None:
+        return
+    for (topic, partition), offset in next_offsets.items():
+        highwater = consumer.highwater(TopicPartition(topic, partition))
+        if highwater is not None:
+            metrics.lag.labels(topic=topic, partition=str(partition)).set(highwater - offset)
+
+
+def _rewind(consumer: Any, batch: tuple[Any, ...]) -> None:
+    """Seek each partition back to the batch's first record, so a failed batch is re-read."""
+    if consumer is None:
+        return
+    first: dict[Any, int] = {}
+    for record in batch:
+        tp = (record.topic, record.partition)
+        first[tp] = min(first.get(tp, record.offset), record.offset)
+    for (topic, partition), offset in first.items():
+        try:
+            consumer.seek(TopicPartition(topic, partition), offset)
+        except Exception:  # partition revoked meanwhile: its new owner starts from PostgreSQL
+            log.warning("rewind_skipped", extra={"topic": topic, "partition": partition})
+
+
+async def _commit_to_kafka(consumer: Any, next_offsets: dict[tuple[str, int], int]) -> None:
+    """Mirror the stored offsets to Kafka, best effort, for lag tooling (KEDA, exporters)."""
+    if consumer is None or not next_offsets:
+        return
+    try:
+        await consumer.commit({TopicPartition(t, p): o for (t, p), o in next_offsets.items()})
+    except Exception as exc:  # PostgreSQL is the source of truth; a failed mirror is harmless
+        log.info("kafka_commit_skipped", extra={"reason": type(exc).__name__})

@@ -1,0 +1,1 @@
+"""Wire schemas: what the worker accepts from Kafka, validated at the edge."""

@@ -1,0 +1,11 @@
+"""The one error a wire schema raises: the record is rejected, with a reason for the DLQ."""
+
+from __future__ import annotations
+
+
+class Rejected(ValueError):  # noqa: N818 - a verdict on a record, raised and caught at the edge
+    """An input record that cannot be parsed or validated; `reason` names the field."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

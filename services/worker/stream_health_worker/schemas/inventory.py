@@ -1,0 +1,188 @@
+"""Inventory snapshots (SPEC 2.2): the VMS's stream, camera and server objects, keyed by id."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from stream_health.config.settings import TopicNames
+from stream_health_worker.schemas.errors import Rejected
+
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+_KEY = re.compile(rb"[1-9][0-9]{0,18}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class InventoryKind(StrEnum):
+    """Which inventory topic a snapshot comes from."""
+
+    STREAMS = "streams"
+    CAMERAS = "cameras"
+    SERVERS = "servers"
+
+
+def inventory_kinds(topics: TopicNames) -> dict[str, InventoryKind]:
+    """Each inventory topic's kind."""
+    return {
+        topics.inventory_streams: InventoryKind.STREAMS,
+        topics.inventory_cameras: InventoryKind.CAMERAS,
+        topics.inventory_servers: InventoryKind.SERVERS,
+    }
+
+
+def _utc(value: datetime) -> datetime:
+    # The VMS writes "2022-06-22 12:25:05" with no zone: its clock is UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _uuid(value: str) -> str:
+    if not _UUID.fullmatch(value):
+        raise PydanticCustomError("uuid", "Input should be a UUID (8-4-4-4-12 hex digits)")
+    return value.lower()
+
+
+def _null_is_absent(default: bool) -> BeforeValidator:
+    # PHP serialises an unset nullable column as null; the product reads that as absent.
+    return BeforeValidator(lambda value: default if value is None else value)
+
+
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+Uuid = Annotated[str, Field(strict=True), AfterValidator(_uuid)]
+
+
+class _Snapshot(BaseModel):
+    """Fields the product reads are typed; every other field is kept as it came."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: Id
+    _document: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_document(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        snapshot = handler(data)
+        if isinstance(data, dict) and isinstance(snapshot, _Snapshot):
+            snapshot._document = dict(data)
+        return snapshot
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The object exactly as the VMS sent it, to be stored and served."""
+        return self._document or self.model_dump(mode="json")
+
+
+class StreamSnapshot(_Snapshot):
+    """A stream: seed 000's `data` item without its joins, plus its servers' ids."""
+
+    updated_at: UtcDatetime
+    uuid: Uuid
+    camera_id: Id | None = None
+    server_id: Id | None = None
+    sub_server_ids: list[Id] = Field(default_factory=list)
+    is_enabled: Annotated[bool, _null_is_absent(True)] = True
+    url: str | None = Field(default=None, repr=False)  # carries the camera password
+    ip: str | None = None
+
+
+class CameraSnapshot(_Snapshot):
+    """A camera: seed 000's `camera`."""
+
+    # Seed 000's camera has no updated_at: without one, the newest record on the topic wins.
+    updated_at: UtcDatetime | None = None
+    is_increased_reconnect: Annotated[bool, _null_is_absent(False)] = False
+    name: str | None = None
+
+
+class ServerSnapshot(_Snapshot):
+    """A media server: seed 000's `server`, with its `extra` statistics."""
+
+    updated_at: UtcDatetime
+    domain: str = Field(min_length=1, max_length=253)
+    is_stream_condition_management_enabled: bool | None = None
+
+    @property
+    def manages_conditions(self) -> bool:
+        """Whether its streams may be in a condition (absent means yes)."""
+        return self.is_stream_condition_management_enabled is not False
+
+
+Snapshot = StreamSnapshot | CameraSnapshot | ServerSnapshot
+
+_MODELS: dict[InventoryKind, type[Snapshot]] = {
+    InventoryKind.STREAMS: StreamSnapshot,
+    InventoryKind.CAMERAS: CameraSnapshot,
+    InventoryKind.SERVERS: ServerSnapshot,
+}
+
+
+def _key_id(key: bytes | None) -> int:
+    if key is None:
+        raise Rejected("key: missing (the object's id)")
+    if not _KEY.fullmatch(key) or int(key) > MAX_ID:
+        raise Rejected("key: not an integer id")
+    return int(key)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _document(value: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise Rejected("value: not valid JSON") from None
+    if not isinstance(document, dict):
+        raise Rejected("value: not a JSON object")
+    if _has_nul(document):  # PostgreSQL jsonb cannot hold \u0000
+        raise Rejected("value: contains a \\u0000 character")
+    return document
+
+
+def _reason(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "value"
+    return f"{where}: {first['msg']}"
+
+
+def parse_snapshot(
+    kind: InventoryKind, key: bytes | None, value: bytes | None
+) -> tuple[int, Snapshot | None]:
+    """The object id and its snapshot (None for a tombstone); Rejected when invalid."""
+    object_id = _key_id(key)
+    if value is None:
+        return object_id, None
+    document = _document(value)
+    try:
+        snapshot = _MODELS[kind].model_validate(document)
+    except ValidationError as error:
+        raise Rejected(_reason(error)) from None
+    if snapshot.id != object_id:
+        raise Rejected(f"id: {snapshot.id} does not match the key {object_id}")
+    return object_id, snapshot

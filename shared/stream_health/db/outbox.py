@@ -1,0 +1,69 @@
+"""The outbox: records to publish, written in the batch transaction, relayed to Kafka after."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, Text, func
+from sqlmodel import Field, SQLModel
+
+
+class OutboxRow(SQLModel, table=True):
+    """A record waiting to be published; deleted once Kafka has acknowledged it."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
+    )
+    topic: str = Field(sa_column=Column(Text, nullable=False))
+    key: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A record for Kafka: topic, key, value (bytes)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An outbox row read by the relay."""
+
+    id: int
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+async def enqueue(conn: Any, *, records: Sequence[Outgoing]) -> None:
+    """Add records, in order, to the outbox (ids rise in that order)."""
+    if not records:
+        return
+    await conn.copy_records_to_table(
+        "outbox",
+        records=[(r.topic, r.key, r.value) for r in records],
+        columns=("topic", "key", "value"),
+    )
+
+
+async def take(conn: Any, *, limit: int) -> list[Pending]:
+    """The oldest committed rows, in id order (per stream, the order they were written)."""
+    rows = await conn.fetch("SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1", limit)
+    return [Pending(r["id"], r["topic"], r["key"], r["value"]) for r in rows]
+
+
+async def remove(conn: Any, *, ids: Sequence[int]) -> None:
+    """Forget rows Kafka has acknowledged."""
+    await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(ids))

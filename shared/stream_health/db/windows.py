@@ -1,0 +1,174 @@
+"""Stream windows in PostgreSQL: the owner's state per stream, loaded and saved per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, Text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Field, SQLModel
+
+from stream_health.domain.stream import StreamFacts, StreamWindow
+
+_VERSION_BYTES = 16
+
+
+class StreamWindowRow(SQLModel, table=True):
+    """One stream's window, conditions and registers; columns the views read are plain."""
+
+    __tablename__ = "stream_windows"
+
+    uid: str = Field(sa_column=Column(Text, primary_key=True))
+    partition: int = Field(sa_column=Column(Integer, nullable=False))
+    stamps: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    conditions: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    drain_at_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    last_reconnect_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    server_state: str | None = Field(default=None, sa_column=Column(Text))
+    present: bool = Field(sa_column=Column(Boolean, nullable=False))
+    deleted_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reconnect_attempt: int | None = Field(default=None, sa_column=Column(BigInteger))
+    reconnect_total: int | None = Field(default=None, sa_column=Column(BigInteger))
+    versions: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    stream_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    camera_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    server_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    enabled: bool = Field(sa_column=Column(Boolean, nullable=False))
+    increased: bool = Field(sa_column=Column(Boolean, nullable=False))
+    managed: bool = Field(sa_column=Column(Boolean, nullable=False))
+
+
+COLUMNS = (
+    "uid",
+    "partition",
+    "stamps",
+    "conditions",
+    "seq",
+    "drain_at_ms",
+    "last_reconnect_ms",
+    "server_state",
+    "present",
+    "deleted_ms",
+    "reconnect_attempt",
+    "reconnect_total",
+    "versions",
+    "stream_id",
+    "camera_id",
+    "server_id",
+    "enabled",
+    "increased",
+    "managed",
+)
+
+
+# Built once from the constant column names above: no input reaches these strings.
+_COLUMN_LIST = ", ".join(COLUMNS)
+_SELECT = f"SELECT {_COLUMN_LIST} FROM stream_windows WHERE uid = ANY($1::text[])"  # noqa: S608
+_UPSERT = (
+    f"INSERT INTO stream_windows ({_COLUMN_LIST}) "  # noqa: S608
+    f"SELECT {_COLUMN_LIST} FROM stream_windows_batch ON CONFLICT (uid) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "uid")
+)
+
+
+def _pack_versions(*versions: int) -> bytes:
+    # -1 (never written) is stored as 0: every real version is >= 0.
+    return b"".join((v + 1).to_bytes(_VERSION_BYTES, "big") for v in versions)
+
+
+def _unpack_versions(packed: bytes) -> list[int]:
+    return [
+        int.from_bytes(packed[i : i + _VERSION_BYTES], "big") - 1
+        for i in range(0, len(packed), _VERSION_BYTES)
+    ]
+
+
+def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> tuple[Any, ...]:
+    """The row for `stream`, in COLUMNS order."""
+    facts = stream.facts
+    return (
+        stream.uid,
+        partition,
+        stream.stamps,
+        sorted(stream.conditions),
+        stream.seq,
+        drain_at_ms,
+        stream.last_reconnect_ms,
+        stream.server_state,
+        stream.present,
+        stream.deleted_ms,
+        stream.reconnect_attempt,
+        stream.reconnect_total,
+        _pack_versions(
+            stream.server_state_version, stream.presence_version, stream.counters_version
+        ),
+        facts.stream_id,
+        facts.camera_id,
+        facts.server_id,
+        facts.enabled,
+        facts.increased,
+        facts.managed,
+    )
+
+
+def from_row(row: Any) -> StreamWindow:
+    """The stream a stored row describes."""
+    state_version, presence_version, counters_version = _unpack_versions(row["versions"])
+    return StreamWindow(
+        uid=row["uid"],
+        stamps=bytes(row["stamps"]),
+        last_reconnect_ms=row["last_reconnect_ms"],
+        server_state=row["server_state"],
+        server_state_version=state_version,
+        present=row["present"],
+        presence_version=presence_version,
+        deleted_ms=row["deleted_ms"],
+        reconnect_attempt=row["reconnect_attempt"],
+        reconnect_total=row["reconnect_total"],
+        counters_version=counters_version,
+        facts=StreamFacts(
+            stream_id=row["stream_id"],
+            camera_id=row["camera_id"],
+            server_id=row["server_id"],
+            enabled=row["enabled"],
+            increased=row["increased"],
+            managed=row["managed"],
+        ),
+        conditions=frozenset(row["conditions"]),
+        seq=row["seq"],
+    )
+
+
+async def load_windows(conn: Any, *, uids: Collection[str]) -> dict[str, StreamWindow]:
+    """The stored windows of `uids` (absent ones are new streams)."""
+    if not uids:
+        return {}
+    rows = await conn.fetch(_SELECT, list(uids))
+    return {row["uid"]: from_row(row) for row in rows}
+
+
+async def save_windows(conn: Any, *, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Upsert windows (rows from `to_row`) with one COPY and one INSERT ... ON CONFLICT."""
+    records = list(rows)
+    if not records:
+        return
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stream_windows_batch "
+        "(LIKE stream_windows INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await conn.copy_records_to_table("stream_windows_batch", records=records, columns=COLUMNS)
+    await conn.execute(_UPSERT)
+
+
+async def pending_drains(conn: Any, *, partitions: Collection[int]) -> list[tuple[int, str, int]]:
+    """(drain instant, uid, partition) of every stream in `partitions` that will drain."""
+    if not partitions:
+        return []
+    rows = await conn.fetch(
+        "SELECT drain_at_ms, uid, partition FROM stream_windows "
+        "WHERE partition = ANY($1::int[]) AND drain_at_ms IS NOT NULL",
+        list(partitions),
+    )
+    return [(r["drain_at_ms"], r["uid"], r["partition"]) for r in rows]

@@ -1,0 +1,101 @@
+"""One stream's state as the window owner holds it, and the rules it is judged by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from stream_health.domain import window
+from stream_health.domain.conditions import ConditionSet, ReconnectCondition
+
+
+class Cause(StrEnum):
+    """Why a stream's set of conditions changed (SPEC 2.5)."""
+
+    RECONNECT = "reconnect"
+    WINDOW_DRAINED = "window_drained"
+    STREAM_STATE = "stream_state"
+    ANALYTICS = "analytics"
+    INVENTORY = "inventory"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFacts:
+    """What inventory says about a stream; the defaults are those of an unknown stream."""
+
+    stream_id: int | None = None
+    camera_id: int | None = None
+    server_id: int | None = None
+    enabled: bool = True  # the stream's is_enabled: an admin switch
+    increased: bool = False  # the camera's is_increased_reconnect
+    managed: bool = True  # the server's is_stream_condition_management_enabled
+
+
+UNKNOWN = StreamFacts()
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The configured conditions plus the clock tolerance, with what follows from them."""
+
+    conditions: ConditionSet
+    max_future_skew_ms: int = 5 * 60 * 1000
+    capacity: int = field(init=False)
+    reconnect_conditions: tuple[ReconnectCondition, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        reconnect = self.conditions.reconnect_conditions
+        object.__setattr__(self, "reconnect_conditions", reconnect)
+        object.__setattr__(self, "capacity", max((c.most_reconnects for c in reconnect), default=0))
+
+    def clamp(self, at_ms: int, *, now_ms: int) -> tuple[int, bool]:
+        """An event time, clamped to now when too far ahead; and whether it was."""
+        if at_ms > now_ms + self.max_future_skew_ms:
+            return now_ms, True
+        return max(at_ms, 0), False
+
+
+def version(at_ms: int, event_id: int) -> int:
+    """An order on events: by time, then by id (last writer wins on this)."""
+    return (at_ms << 64) | event_id
+
+
+@dataclass(slots=True, eq=True)
+class StreamWindow:
+    """Everything the owner keeps per stream; memory stays bounded by the rules' capacity."""
+
+    uid: str
+    stamps: bytes = window.EMPTY
+    last_reconnect_ms: int | None = None
+    server_state: str | None = None
+    server_state_version: int = -1
+    present: bool = True
+    presence_version: int = -1
+    deleted_ms: int = -1
+    reconnect_attempt: int | None = None
+    reconnect_total: int | None = None
+    counters_version: int = -1
+    facts: StreamFacts = UNKNOWN
+    conditions: frozenset[str] = frozenset()
+    seq: int = 0
+
+    @property
+    def eligible(self) -> bool:
+        """Whether the stream may be in any condition at all (SPEC 2.2)."""
+        return self.present and self.facts.enabled and self.facts.managed
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A change of one stream's set of conditions (SPEC 2.5), before it is serialised."""
+
+    uid: str
+    seq: int
+    conditions: tuple[str, ...]
+    entered: tuple[str, ...]
+    left: tuple[str, ...]
+    reconnects: dict[str, int]
+    cause: Cause
+    at_ms: int
+    facts: StreamFacts
