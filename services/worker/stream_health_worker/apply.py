@@ -15,7 +15,7 @@ from stream_health.db.activity import ServerSeen
 from stream_health.db.inventory import load_facts
 from stream_health.db.outbox import Outgoing
 from stream_health.domain import transitions
-from stream_health.domain.stream import UNKNOWN, StateChange, StreamFacts, StreamWindow
+from stream_health.domain.stream import UNKNOWN, Rules, StateChange, StreamFacts, StreamWindow
 from stream_health_worker import outputs
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.schemas.errors import Rejected
@@ -130,6 +130,12 @@ class Work:
         if changes:
             self.dirty.setdefault(partition, set()).add(window.uid)
             self._emit(changes)
+
+    def reconfigured(self, partition: int, window: StreamWindow, *, old: Rules) -> None:
+        """Judge a window by the current conditions after it was judged by `old`."""
+        changes = transitions.on_rules(window, old=old, new=self.rules, now_ms=self.now_ms)
+        self.dirty.setdefault(partition, set()).add(window.uid)
+        self._emit(changes)
 
     def _emit(self, changes: list[StateChange]) -> None:
         for change in changes:

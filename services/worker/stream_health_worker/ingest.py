@@ -21,7 +21,9 @@ from stream_health.db.activity import record_activity
 from stream_health.db.engine import driver_connection
 from stream_health.db.inventory import apply_snapshots
 from stream_health.db.outbox import enqueue
-from stream_health.db.windows import save_windows
+from stream_health.db.windows import partition_uids, save_partition_rules, save_windows
+from stream_health.domain.conditions import conditions_from_data, conditions_to_data
+from stream_health.domain.stream import Rules
 from stream_health_worker.apply import Work
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import TopicRole, record_type
@@ -206,4 +208,36 @@ async def drain_due(
                 work.drained(partition, ctx.owner.window(partition, uid))
         await store(conn, work)
     ctx.owner.advanced(stored)
+    return work
+
+
+async def reconfigure_pending(
+    sessions: async_sessionmaker[AsyncSession], *, ctx: WorkerContext, now_ms: int
+) -> Work | None:
+    """Reclassify the streams of partitions last judged by other conditions (cause `config`)."""
+    owner = ctx.owner
+    if not owner.reconfigure:
+        return None
+    partition, judged_by = next(iter(owner.reconfigure.items()))
+    old = owner.rules
+    if judged_by is not None:
+        old = Rules(conditions_from_data(judged_by), max_future_skew_ms=old.max_future_skew_ms)
+    partitions = {(t, partition) for t in ctx.topics.owned_by_stream}
+    async with sessions() as session, session.begin():
+        stored = await lock_offsets(
+            session, consumer_group=ctx.consumer_group, partitions=partitions
+        )
+        owner.fence(stored)
+        conn = await driver_connection(session)
+        uids = await partition_uids(conn, partition=partition)
+        await owner.load(conn, {partition: uids})
+        work = Work(owner, topics=ctx.topics, now_ms=now_ms)
+        for uid in uids:
+            work.reconfigured(partition, owner.window(partition, uid), old=old)
+        await store(conn, work)
+        await save_partition_rules(
+            conn, partition=partition, conditions=conditions_to_data(owner.rules.conditions)
+        )
+    owner.advanced(stored)
+    owner.reconfigure.pop(partition, None)
     return work

@@ -14,8 +14,14 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from stream_health.db.inventory import load_facts
-from stream_health.db.windows import load_windows, pending_drains, to_row
+from stream_health.db.windows import (
+    load_partition_rules,
+    load_windows,
+    pending_drains,
+    to_row,
+)
 from stream_health.domain.classify import next_drain_ms
+from stream_health.domain.conditions import conditions_to_data
 from stream_health.domain.stream import UNKNOWN, Rules, StreamWindow
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,8 @@ class WindowOwner:
         self._positions: dict[tuple[str, int], int] = {}
         self._drains: list[tuple[int, str, int]] = []
         self.owned: set[int] = set()
+        # Partitions whose streams were judged by other conditions: partition -> those (or None).
+        self.reconfigure: dict[int, Any] = {}
 
     @property
     def held(self) -> int:
@@ -43,11 +51,17 @@ class WindowOwner:
         self.owned |= fresh
         for entry in await pending_drains(conn, partitions=fresh):
             heapq.heappush(self._drains, entry)
+        judged_by = await load_partition_rules(conn, partitions=fresh)
+        current = conditions_to_data(self.rules.conditions)
+        for partition in fresh:
+            if judged_by.get(partition) != current:
+                self.reconfigure[partition] = judged_by.get(partition)
 
     def revoked(self, partitions: Iterable[int]) -> None:
         """Let partitions go: forget their windows and positions."""
         for partition in partitions:
             self.owned.discard(partition)
+            self.reconfigure.pop(partition, None)
             self.forget(partition)
 
     def forget(self, partition: int) -> None:

@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db.engine import driver_connection
 from stream_health_worker.apply import Work
-from stream_health_worker.ingest import BatchResult, WorkerContext, apply_batch, drain_due
+from stream_health_worker.ingest import (
+    BatchResult,
+    WorkerContext,
+    apply_batch,
+    drain_due,
+    reconfigure_pending,
+)
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.relay import Relay
@@ -47,6 +53,8 @@ class Runtime:
         consumer = self.subscriber.consumer
         try:
             async with self.lock:
+                while self.ctx.owner.reconfigure:  # judge by the current conditions first
+                    await self._reconfigure()
                 with self.metrics.batch_seconds.time():
                     result = await apply_batch(
                         self.sessions, ctx=self.ctx, records=batch, now_ms=now_ms()
@@ -64,9 +72,17 @@ class Runtime:
         _observe_lag(self.metrics, consumer, result.next_offsets)
         await _commit_to_kafka(consumer, result.next_offsets)
 
+    async def _reconfigure(self) -> None:
+        work = await reconfigure_pending(self.sessions, ctx=self.ctx, now_ms=now_ms())
+        if work is not None:
+            _observe_work(self.metrics, work)
+            log.info("partition_reconfigured", extra={"changes": len(work.changes)})
+
     async def drain_tick(self) -> None:
-        """Let drained windows leave their conditions."""
+        """Reclassify after a configuration change; let drained windows leave."""
         async with self.lock:
+            if self.ctx.owner.reconfigure:
+                await self._reconfigure()
             work = await drain_due(self.sessions, ctx=self.ctx, now_ms=now_ms())
         if work is not None:
             _observe_work(self.metrics, work)

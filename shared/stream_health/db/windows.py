@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
@@ -172,3 +173,31 @@ async def pending_drains(conn: Any, *, partitions: Collection[int]) -> list[tupl
         list(partitions),
     )
     return [(r["drain_at_ms"], r["uid"], r["partition"]) for r in rows]
+
+
+async def partition_uids(conn: Any, *, partition: int) -> list[str]:
+    """Every stream uid stored for a partition."""
+    rows = await conn.fetch("SELECT uid FROM stream_windows WHERE partition = $1", partition)
+    return [row["uid"] for row in rows]
+
+
+async def load_partition_rules(conn: Any, *, partitions: Collection[int]) -> dict[int, Any]:
+    """The conditions (as data) each partition's streams were last judged by."""
+    rows = await conn.fetch(
+        "SELECT partition, conditions::text AS conditions FROM partition_rules "
+        "WHERE partition = ANY($1::int[])",
+        list(partitions),
+    )
+    # Text on the wire both ways: the engine may install its own jsonb codec.
+    return {row["partition"]: orjson.loads(row["conditions"]) for row in rows}
+
+
+async def save_partition_rules(conn: Any, *, partition: int, conditions: Any) -> None:
+    """Remember the conditions a partition's streams are now judged by."""
+    await conn.execute(
+        "INSERT INTO partition_rules (partition, conditions) VALUES ($1, $2::text::jsonb) "
+        "ON CONFLICT (partition) DO UPDATE SET conditions = EXCLUDED.conditions, "
+        "updated_at = now()",
+        partition,
+        orjson.dumps(conditions).decode(),
+    )

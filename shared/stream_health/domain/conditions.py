@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +90,43 @@ class ConditionSet:
     def longest_period_ms(self) -> int:
         """The longest window any condition needs (0 when none counts reconnections)."""
         return max((c.longest_period_ms for c in self.reconnect_conditions), default=0)
+
+
+def conditions_to_data(conditions: ConditionSet) -> list[dict[str, object]]:
+    """A JSON-able form of the conditions, to remember what streams were judged by."""
+    data: list[dict[str, object]] = []
+    for c in conditions.conditions:
+        if isinstance(c, StateCondition):
+            data.append({"name": c.name, "stream_state": c.stream_state})
+            continue
+        item: dict[str, object] = {"name": c.name, "normal": _threshold_data(c.normal)}
+        if c.increased is not None:
+            item["increased"] = _threshold_data(c.increased)
+        data.append(item)
+    return data
+
+
+def conditions_from_data(data: list[dict[str, Any]]) -> ConditionSet:
+    """The conditions `conditions_to_data` wrote."""
+    items: list[Condition] = []
+    for item in data:
+        if "stream_state" in item:
+            items.append(StateCondition(item["name"], item["stream_state"]))
+            continue
+        increased = item.get("increased")
+        items.append(
+            ReconnectCondition(
+                item["name"],
+                Threshold(**item["normal"]),
+                Threshold(**increased) if increased is not None else None,
+            )
+        )
+    return ConditionSet(tuple(items))
+
+
+def _threshold_data(threshold: Threshold) -> dict[str, int]:
+    return {
+        "reconnects": threshold.reconnects,
+        "period_ms": threshold.period_ms,
+        "clear_below": threshold.clear_below,
+    }

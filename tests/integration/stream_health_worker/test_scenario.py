@@ -105,10 +105,15 @@ async def _wait_applied(settings: Settings, topic: str, records: int) -> None:
     raise AssertionError(f"{topic}: fewer than {records} records applied")
 
 
-async def _wait_changes(topic: str, count: int, timeout_s: float) -> list[dict[str, Any]]:
+async def _wait_changes(
+    topic: str, count: int, timeout_s: float, *, uids: set[str]
+) -> list[dict[str, Any]]:
+    # Only these streams: the test database is shared, and a worker that takes a partition
+    # over under other conditions reclassifies every stream stored for it.
     deadline = time.monotonic() + timeout_s
     while True:
         changes = [orjson.loads(value) for _, value in await read_all(topic)]
+        changes = [c for c in changes if c["stream_uid"] in uids]
         if len(changes) >= count or time.monotonic() > deadline:
             return changes
         await asyncio.sleep(0.5)
@@ -173,7 +178,7 @@ async def test_scripted_scenario_publishes_exactly_the_expected_changes(
     ]
     await _produce([(topics.media_events, uid.encode(), value) for uid, value in events])
 
-    changes = await _wait_changes(topics.changes, 5, timeout_s=40)
+    changes = await _wait_changes(topics.changes, 5, timeout_s=40, uids={A, B, C})
     windows = await _windows(worker)
     dead = [orjson.loads(value) for _, value in await read_all(topics.dlq)]
 
@@ -217,3 +222,50 @@ async def test_scripted_scenario_publishes_exactly_the_expected_changes(
 
 def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+async def test_a_configuration_change_reclassifies_streams_with_cause_config(
+    migrated_database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        "stream_conditions:\n"
+        "  incorrect: {reconnects: 1, period: 1h}\n"
+        "  problematic: {reconnects: 10, period: 1h}\n"
+    )
+    settings = base_settings(
+        database_url=migrated_database_url,
+        topics=topics,
+        conditions=tmp_path / "conditions.yaml",
+        topic_partitions=2,
+        consumer_group=f"config-{uuid.uuid4().hex[:8]}",
+    )
+    (tmp_path / "conditions.yaml").write_text(CONDITIONS.replace("6s", "1h").replace("8s", "1h"))
+    await ensure_topics(settings.kafka_bootstrap, topic_specs(topics, partitions=2))
+    uid = str(uuid.uuid4())
+    t0 = time.time_ns() // 1_000_000
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        await _produce(
+            [
+                (topics.media_events, uid.encode(), _event("stream:reconnect", uid, s, t0 + s))
+                for s in range(4)
+            ]
+        )
+        await _wait_applied(settings, topics.media_events, 4)
+        before = await _wait_changes(topics.changes, 2, timeout_s=30, uids={uid})
+    app = build_app(settings.model_copy(update={"conditions": strict}))
+    async with app.router.lifespan_context(app):
+        after = await _wait_changes(topics.changes, 3, timeout_s=30, uids={uid})
+
+    assert [(c["seq"], c["conditions"], c["cause"]) for c in before] == [
+        (1, ["incorrect"], "reconnect"),
+        (2, ["incorrect", "problematic"], "reconnect"),
+    ]
+    assert after[2]["seq"] == 3
+    assert (after[2]["conditions"], after[2]["left"]) == (["incorrect"], ["problematic"])
+    assert after[2]["cause"] == "config"
+    # The window held the newest 3 (the old conditions' largest `reconnects`): a raised
+    # threshold counts what was kept, and is exact again as new reconnections arrive.
+    assert after[2]["reconnects"] == {"incorrect": 3, "problematic": 3}
+    assert len(after) == 3
