@@ -1,0 +1,151 @@
+"""The worker's handler logic in memory: records in, records to publish out."""
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from stream_health.config.conditions import load_conditions
+from stream_health.config.settings import TopicNames
+from stream_health.domain.stream import Rules
+from stream_health_worker.apply import Work
+from stream_health_worker.outputs import change_event_id, iso_ms
+from stream_health_worker.owner import WindowOwner
+
+NOW_MS = 1_795_000_000_000
+TOPICS = TopicNames()
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class EmptyDatabase:
+    """A connection to a database that knows no stream and no inventory."""
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        return []
+
+
+def _work() -> Work:
+    rules = Rules(load_conditions(None))
+    owner = WindowOwner(rules=rules, owned_topics=TOPICS.owned_by_stream)
+    return Work(owner, topics=TOPICS, now_ms=NOW_MS)
+
+
+def _event(kind: str, uid: str, seq: int, at_ms: int, offset: int = 0) -> Record:
+    body = {
+        "event": kind,
+        "server": "ms1",
+        "pid": 1,
+        "seq": seq,
+        "timestamp": at_ms / 1000,
+        "data": {"uid": uid, "state": "disabled"},
+    }
+    return Record(TOPICS.media_events, 3, offset, uid.encode(), orjson.dumps(body))
+
+
+async def _run(work: Work, *records: Record) -> list[str]:
+    kinds = [work.media_event(r) for r in records]
+    await work.apply(EmptyDatabase())
+    return kinds
+
+
+async def test_first_reconnect_of_an_unknown_stream_publishes_entering_incorrect() -> None:
+    work = _work()
+
+    kinds = await _run(work, _event("stream:reconnect", "u1", 1, NOW_MS - 5_000))
+
+    assert kinds == ["stream:reconnect"]
+    [record] = work.outgoing
+    assert (record.topic, record.key) == (TOPICS.changes, b"u1")
+    assert orjson.loads(record.value) == {
+        "event_id": change_event_id("u1", 1),
+        "stream_id": None,
+        "stream_uid": "u1",
+        "camera_id": None,
+        "server_id": None,
+        "seq": 1,
+        "conditions": ["incorrect"],
+        "entered": ["incorrect"],
+        "left": [],
+        "reconnects": {"incorrect": 1, "problematic": 1},
+        "cause": "reconnect",
+        "at": iso_ms(NOW_MS - 5_000),
+        "emitted_at": iso_ms(NOW_MS),
+    }
+    assert work.dirty == {3: {"u1"}}
+
+
+async def test_a_repeated_event_is_counted_as_duplicate_and_publishes_nothing_more() -> None:
+    work = _work()
+    event = _event("stream:reconnect", "u1", 1, NOW_MS - 5_000)
+
+    await _run(work, event, event)
+
+    assert len(work.outgoing) == 1
+    assert work.duplicates == 1
+
+
+async def test_an_event_too_far_ahead_is_clamped_to_now_and_counted() -> None:
+    work = _work()
+
+    await _run(work, _event("stream:reconnect", "u1", 1, NOW_MS + 3_600_000))
+
+    assert work.skewed == 1
+    assert orjson.loads(work.outgoing[0].value)["at"] == iso_ms(NOW_MS)
+
+
+async def test_unknown_event_types_are_skipped_and_counted_by_type() -> None:
+    work = _work()
+
+    kinds = await _run(work, _event("camera:motion", "u1", 1, NOW_MS))
+
+    assert kinds == ["unknown"]
+    assert work.unknown == {"camera:motion": 1}
+    assert work.outgoing == []
+
+
+async def test_an_invalid_record_becomes_a_dead_letter_naming_the_field() -> None:
+    work = _work()
+    body = orjson.dumps({"event": "stream:reconnect", "server": "ms1", "pid": 1, "seq": 1})
+    bad = Record(TOPICS.media_events, 2, 41, b"u1", body)
+
+    kinds = await _run(work, bad)
+
+    assert kinds == ["rejected"]
+    [record] = work.outgoing
+    assert (record.topic, record.key) == (TOPICS.dlq, b"u1")
+    letter = orjson.loads(record.value)
+    assert letter["error"] == "timestamp: Field required"
+    assert (letter["topic"], letter["partition"], letter["offset"]) == (TOPICS.media_events, 2, 41)
+    assert (letter["value"], letter["value_encoding"]) == (body.decode(), "utf-8")
+    assert letter["failed_at"] == iso_ms(NOW_MS)
+
+
+async def test_a_value_that_is_not_utf8_is_kept_in_base64() -> None:
+    work = _work()
+    raw = b"\xff\xfe not json"
+
+    await _run(work, Record(TOPICS.media_events, 0, 7, None, raw))
+
+    letter = orjson.loads(work.outgoing[0].value)
+    assert letter["value_encoding"] == "base64"
+    assert base64.b64decode(letter["value"]) == raw
+    assert letter["key"] is None
+
+
+async def test_a_disabled_report_enters_disabled_and_marks_the_server_seen() -> None:
+    work = _work()
+
+    await _run(work, _event("stream:state", "u9", 4, NOW_MS - 1_000))
+
+    change = orjson.loads(work.outgoing[0].value)
+    assert (change["conditions"], change["cause"]) == (["disabled"], "stream_state")
+    assert work.servers["ms1"].at_ms == NOW_MS - 1_000
