@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.config.settings import Settings
 from stream_health.db import repository
-from stream_health.db.engine import make_engine, make_sessions
+from stream_health.db.engine import driver_connection, make_engine, make_sessions
+from stream_health.db.windows import condition_counts
 from stream_health_sim.fleet import SimRecord, build_fleet, event_timeline, inventory_records
 
 
@@ -100,9 +101,12 @@ async def simulate(settings: Settings, options: SimOptions, console: Console) ->
             before = await repository.consumed_counts(session)
         sent = await publish(settings, records, console)
         applied = await _wait_for_worker(sessions, before, sent, options.wait_s)
+        async with sessions() as session:
+            in_condition = await condition_counts(await driver_connection(session))
     finally:
         await engine.dispose()
     _report(console, sent, applied)
+    _report_conditions(console, in_condition)
     return 0 if all(applied[k] >= n for k, n in sent.items()) else 1
 
 
@@ -130,4 +134,13 @@ def _report(
         table.add_column(column, justify="right" if "p" in column[:2] else "left")
     for (topic, kind), n in sorted(sent.items()):
         table.add_row(topic, kind, str(n), str(applied[(topic, kind)]))
+    console.print(table)
+
+
+def _report_conditions(console: Console, counts: dict[str, int]) -> None:
+    table = Table(title="streams in each condition now (all streams, from PostgreSQL)")
+    table.add_column("condition")
+    table.add_column("streams", justify="right")
+    for name, n in sorted(counts.items()):
+        table.add_row(name, str(n))
     console.print(table)

@@ -21,7 +21,12 @@ from stream_health.db.activity import record_activity
 from stream_health.db.engine import driver_connection
 from stream_health.db.inventory import apply_snapshots
 from stream_health.db.outbox import enqueue
-from stream_health.db.windows import partition_uids, save_partition_rules, save_windows
+from stream_health.db.windows import (
+    add_condition_counts,
+    partition_uids,
+    save_partition_rules,
+    save_windows,
+)
 from stream_health.domain.conditions import conditions_from_data, conditions_to_data
 from stream_health.domain.stream import Rules
 from stream_health_worker.apply import Work
@@ -185,6 +190,11 @@ async def store(conn: object, work: Work) -> None:
     """Save the windows the work touched and queue its records for the relay."""
     await save_windows(conn, rows=work.owner.rows(work.dirty))
     await enqueue(conn, records=work.outgoing)
+    deltas: Counter[str] = Counter()
+    for change in work.changes:
+        deltas.update(change.entered)
+        deltas.subtract(change.left)
+    await add_condition_counts(conn, deltas=deltas)
 
 
 async def drain_due(

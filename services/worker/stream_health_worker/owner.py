@@ -130,7 +130,7 @@ class WindowOwner:
 
     def _compact_drains(self) -> None:
         # Entries are never updated in place; rebuild when stale ones dominate the heap.
-        if len(self._drains) <= 2 * (self.held + 1024):
+        if len(self._drains) <= 4 * (self.held + 4096):
             return
         latest: dict[str, tuple[int, str, int]] = {}
         for entry in self._drains:

@@ -13,6 +13,7 @@ from faststream.kafka import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db.engine import driver_connection
+from stream_health.db.windows import condition_counts
 from stream_health_worker.apply import Work
 from stream_health_worker.ingest import (
     BatchResult,
@@ -103,11 +104,7 @@ async def _update_gauges(
     metrics.windows_held.set(owner.held)
     metrics.outbox_published.inc(relay.take_published())
     async with sessions() as session:
-        conn = await driver_connection(session)
-        rows = await conn.fetch(
-            "SELECT c, count(*) AS n FROM stream_windows, unnest(conditions) AS c GROUP BY c"
-        )
-    counts = {row["c"]: row["n"] for row in rows}
+        counts = await condition_counts(await driver_connection(session))
     for name in owner.rules.conditions.names:
         metrics.streams_in_condition.labels(condition=name).set(counts.get(name, 0))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -74,9 +74,13 @@ _UPSERT = (
 )
 
 
-def _pack_versions(*versions: int) -> bytes:
+def _pack_versions(state: int, presence: int, counters: int) -> bytes:
     # -1 (never written) is stored as 0: every real version is >= 0.
-    return b"".join((v + 1).to_bytes(_VERSION_BYTES, "big") for v in versions)
+    return (
+        (state + 1).to_bytes(_VERSION_BYTES, "big")
+        + (presence + 1).to_bytes(_VERSION_BYTES, "big")
+        + (counters + 1).to_bytes(_VERSION_BYTES, "big")
+    )
 
 
 def _unpack_versions(packed: bytes) -> list[int]:
@@ -201,3 +205,25 @@ async def save_partition_rules(conn: Any, *, partition: int, conditions: Any) ->
         partition,
         orjson.dumps(conditions).decode(),
     )
+
+
+async def add_condition_counts(conn: Any, *, deltas: Mapping[str, int]) -> None:
+    """Move the streams-per-condition counters by the batch's entered/left."""
+    moved = {name: delta for name, delta in deltas.items() if delta}
+    if not moved:
+        return
+    names = sorted(moved)
+    await conn.execute(
+        "INSERT INTO condition_counts (condition, streams) "
+        "SELECT * FROM unnest($1::text[], $2::bigint[]) "
+        "ON CONFLICT (condition) DO UPDATE "
+        "SET streams = condition_counts.streams + EXCLUDED.streams",
+        names,
+        [moved[n] for n in names],
+    )
+
+
+async def condition_counts(conn: Any) -> dict[str, int]:
+    """Streams currently in each condition."""
+    rows = await conn.fetch("SELECT condition, streams FROM condition_counts")
+    return {row["condition"]: row["streams"] for row in rows}

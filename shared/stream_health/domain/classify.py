@@ -1,44 +1,53 @@
-"""Which conditions a stream is in at an instant, and when its window next drains."""
+"""Which conditions a stream is in at an instant, and when its window next drains.
+
+These run for every event, so they read the packed window directly (see window.py for
+the layout) rather than through helpers: the arithmetic is the same.
+"""
 
 from __future__ import annotations
 
 from stream_health.domain import window
-from stream_health.domain.conditions import ReconnectCondition, StateCondition
+from stream_health.domain.conditions import StateCondition, Threshold
 from stream_health.domain.stream import Rules, StreamWindow
+
+_ENTRY = window.ENTRY_BYTES
+
+
+def _threshold(normal: Threshold, increased: Threshold | None, stream: StreamWindow) -> Threshold:
+    return increased if increased is not None and stream.facts.increased else normal
+
+
+def _nth_ms(stamps: bytes, index: int) -> int:
+    start = index * _ENTRY
+    return int.from_bytes(stamps[start : start + 8], "big")
 
 
 def reconnect_counts(stream: StreamWindow, rules: Rules, *, at_ms: int) -> dict[str, int]:
     """The reconnections in each reconnect condition's window at `at_ms`."""
-    increased = stream.facts.increased
     return {
-        c.name: window.count_after(
-            stream.stamps, at_ms - c.threshold(increased_reconnect=increased).period_ms
-        )
-        for c in rules.reconnect_conditions
+        name: window.count_after(stream.stamps, at_ms - _threshold(n, i, stream).period_ms)
+        for name, n, i in rules.reconnect_thresholds
     }
 
 
 def classify(stream: StreamWindow, rules: Rules, *, at_ms: int) -> frozenset[str]:
     """The conditions held at `at_ms`, given those held before (for `clear_below`)."""
-    if not stream.eligible:
+    if not (stream.present and stream.facts.enabled and stream.facts.managed):
         return frozenset()
     held: list[str] = []
+    stamps, before = stream.stamps, stream.conditions
+    size = len(stamps) // _ENTRY
     for condition in rules.conditions.conditions:
         if isinstance(condition, StateCondition):
             if stream.server_state == condition.stream_state:
                 held.append(condition.name)
-        elif _reconnects_hold(stream, condition, at_ms=at_ms):
+            continue
+        threshold = _threshold(condition.normal, condition.increased, stream)
+        needed = threshold.clear_below if condition.name in before else threshold.reconnects
+        # At least `needed` entries after at_ms - period <=> the needed-th newest is after it.
+        if size >= needed and _nth_ms(stamps, needed - 1) > at_ms - threshold.period_ms:
             held.append(condition.name)
-    return frozenset(held)
-
-
-def _reconnects_hold(stream: StreamWindow, condition: ReconnectCondition, *, at_ms: int) -> bool:
-    threshold = condition.threshold(increased_reconnect=stream.facts.increased)
-    needed = threshold.clear_below if condition.name in stream.conditions else threshold.reconnects
-    if window.size(stream.stamps) < needed:
-        return False
-    # At least `needed` entries after at_ms - period <=> the needed-th newest is after it.
-    return window.stamp_ms(stream.stamps, needed - 1) > at_ms - threshold.period_ms
+    return rules.interned(held)
 
 
 def next_drain_ms(stream: StreamWindow, rules: Rules) -> int | None:
@@ -47,16 +56,19 @@ def next_drain_ms(stream: StreamWindow, rules: Rules) -> int | None:
     Counts only fall as time passes, so no condition can be entered without an event: the
     earliest leave of a held one is the only instant the stream changes on its own.
     """
+    held = stream.conditions
+    if not held:
+        return None
+    stamps = stream.stamps
+    size = len(stamps) // _ENTRY
     earliest: int | None = None
-    increased = stream.facts.increased
-    for condition in rules.reconnect_conditions:
-        if condition.name not in stream.conditions:
+    for name, normal, increased in rules.reconnect_thresholds:
+        if name not in held:
             continue
-        threshold = condition.threshold(increased_reconnect=increased)
-        index = threshold.clear_below - 1
-        if window.size(stream.stamps) <= index:
+        threshold = _threshold(normal, increased, stream)
+        if size < threshold.clear_below:
             continue  # cannot hold now; the next classification removes it
-        leaves = window.stamp_ms(stream.stamps, index) + threshold.period_ms
+        leaves = _nth_ms(stamps, threshold.clear_below - 1) + threshold.period_ms
         if earliest is None or leaves < earliest:
             earliest = leaves
     return earliest

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from stream_health.domain import window
-from stream_health.domain.conditions import ConditionSet, ReconnectCondition
+from stream_health.domain.conditions import ConditionSet, ReconnectCondition, Threshold
 
 
 class Cause(StrEnum):
@@ -43,11 +43,29 @@ class Rules:
     max_future_skew_ms: int = 5 * 60 * 1000
     capacity: int = field(init=False)
     reconnect_conditions: tuple[ReconnectCondition, ...] = field(init=False)
+    # (name, normal, increased) per reconnect condition: read for every event.
+    reconnect_thresholds: tuple[tuple[str, Threshold, Threshold | None], ...] = field(init=False)
+    names: tuple[str, ...] = field(init=False)
+    reconnect_names: frozenset[str] = field(init=False)
+    _sets: dict[tuple[str, ...], frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         reconnect = self.conditions.reconnect_conditions
         object.__setattr__(self, "reconnect_conditions", reconnect)
         object.__setattr__(self, "capacity", max((c.most_reconnects for c in reconnect), default=0))
+        thresholds = tuple((c.name, c.normal, c.increased) for c in reconnect)
+        object.__setattr__(self, "reconnect_thresholds", thresholds)
+        object.__setattr__(self, "_sets", {})
+        object.__setattr__(self, "names", self.conditions.names)
+        object.__setattr__(self, "reconnect_names", frozenset(c.name for c in reconnect))
+
+    def interned(self, names: list[str]) -> frozenset[str]:
+        """One shared frozenset per distinct set of names (streams hold few distinct sets)."""
+        key = tuple(names)
+        found = self._sets.get(key)
+        if found is None:
+            found = self._sets[key] = frozenset(names)
+        return found
 
     def clamp(self, at_ms: int, *, now_ms: int) -> tuple[int, bool]:
         """An event time, clamped to now when too far ahead; and whether it was."""

@@ -43,7 +43,7 @@ def reclassify(
     stream.conditions = held
     stream.seq += 1
     # Names no longer configured still appear in `left`, after the configured ones.
-    order = rules.conditions.names + tuple(sorted(before - set(rules.conditions.names)))
+    order = rules.names + tuple(sorted(before - set(rules.names)))
     return [
         StateChange(
             uid=stream.uid,
@@ -87,6 +87,8 @@ def on_reconnect(
         return outcome
     if stream.last_reconnect_ms is None or at_ms > stream.last_reconnect_ms:
         stream.last_reconnect_ms = at_ms
+    if rules.reconnect_names <= stream.conditions:
+        return outcome  # a reconnection only raises counts: nothing held can be left
     outcome.changes += _reclassify_at_event(stream, rules, at_ms=at_ms, now_ms=now_ms, cause=cause)
     return outcome
 

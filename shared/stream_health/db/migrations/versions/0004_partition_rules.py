@@ -1,4 +1,4 @@
-"""The conditions each stream partition was last judged by, to reclassify on a change.
+"""Conditions per partition (to reclassify on a change); streams per condition, kept live.
 
 Revision ID: 0004
 Revises: 0003
@@ -26,7 +26,14 @@ def upgrade() -> None:
             "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
     )
+    # Maintained by the batch transactions from each change's entered/left: no table scan.
+    op.create_table(
+        "condition_counts",
+        sa.Column("condition", sa.Text(), primary_key=True),
+        sa.Column("streams", sa.BigInteger(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("condition_counts")
     op.drop_table("partition_rules")
