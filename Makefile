@@ -66,7 +66,7 @@ lint: $(VENV)/.synced ## ruff check and format check
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.synced ## mypy --strict
-	$(BIN)/mypy shared services tests
+	$(BIN)/mypy shared services tests bench
 
 fmt: $(VENV)/.synced ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -80,8 +80,8 @@ test: stack lint typecheck ## lint, typecheck and the whole suite on the real st
 	if [ $$rc -eq 5 ]; then echo "pytest: no test matched the selection ($(PYTEST_ARGS))"; rc=0; fi; \
 	exit $$rc
 
-bench: stack ## benchmarks (results in bench/RESULTS.md)
-	@echo "no benchmark yet: the worker-core and list-endpoint benchmarks arrive with their issues"
+bench: stack ## worker-throughput benchmark into bench/RESULTS.md (flags: BENCH_ARGS="--help")
+	$(BIN)/python -m bench.worker_throughput $(BENCH_ARGS)
 
 clean: down ## remove the venv and the local stack's data
 	rm -rf $(VENV) .stack

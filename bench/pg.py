@@ -1,0 +1,109 @@
+"""PostgreSQL side of the benchmark: a fresh database per worker run, and progress queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import URL, make_url
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the worker has committed: the input topic's next offsets, the outbox backlog."""
+
+    committed: int
+    outbox: int | None  # None: no outbox table in this schema
+
+
+def _url(database_url: str) -> URL:
+    return make_url(database_url)
+
+
+def database_url_for(base_url: str, name: str) -> str:
+    """The base DSN pointed at database `name` (password kept, for the worker's env)."""
+    return _url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def connect(database_url: str, database: str | None = None) -> Any:
+    """An asyncpg connection to `database` (default: the DSN's own)."""
+    url = _url(database_url)
+    return await asyncpg.connect(
+        user=url.username,
+        password=url.password,
+        host=url.host,
+        port=url.port,
+        database=database or url.database,
+    )
+
+
+async def create_database(base_url: str, name: str) -> str:
+    """Create database `name` afresh (as tests/conftest.py does); return its DSN."""
+    admin = await connect(base_url, "postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url_for(base_url, name)
+
+
+async def drop_databases(base_url: str, names: list[str]) -> None:
+    """Drop the given databases, disconnecting anyone still on them."""
+    admin = await connect(base_url, "postgres")
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+class ProgressProbe:
+    """Reads the worker's committed offsets (and outbox backlog) from its database."""
+
+    def __init__(self, connection: Any, *, group: str, topic: str) -> None:
+        self._db = connection
+        self._group = group
+        self._topic = topic
+        self._has_outbox: bool | None = None
+
+    async def read(self) -> Progress:
+        """Sum of next_offset over the topic's partitions, and the outbox row count."""
+        committed = await self._db.fetchval(
+            "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets "
+            "WHERE consumer_group = $1 AND topic = $2",
+            self._group,
+            self._topic,
+        )
+        if self._has_outbox is None:
+            self._has_outbox = bool(
+                await self._db.fetchval("SELECT to_regclass('outbox') IS NOT NULL")
+            )
+        outbox = (
+            await self._db.fetchval("SELECT count(*) FROM outbox") if self._has_outbox else None
+        )
+        return Progress(committed=int(committed), outbox=None if outbox is None else int(outbox))
+
+    async def committed_by_topic(self) -> dict[tuple[str, int], int]:
+        """Every stored (topic, partition) -> next_offset of the group."""
+        rows = await self._db.fetch(
+            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
+            self._group,
+        )
+        return {(r["topic"], int(r["partition"])): int(r["next_offset"]) for r in rows}
+
+    async def footprint(self) -> dict[str, int]:
+        """Exact rows per table of the public schema, and the database's size in bytes."""
+        tables = await self._db.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        )
+        sizes = {
+            "database_bytes": int(
+                await self._db.fetchval("SELECT pg_database_size(current_database())")
+            )
+        }
+        for row in tables:
+            name = str(row["tablename"])
+            sizes[f"rows.{name}"] = int(await self._db.fetchval(f'SELECT count(*) FROM "{name}"'))
+        return sizes
