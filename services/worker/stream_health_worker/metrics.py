@@ -76,6 +76,12 @@ class WorkerMetrics:
             "Batches rolled back and re-read after an error",
             registry=r,
         )
+        self.batch_records = Histogram(
+            "stream_health_batch_records",
+            "Records per consumed batch",
+            buckets=(1, 10, 100, 500, 1_000, 2_500, 5_000, 10_000, 20_000),
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "stream_health_batch_transaction_seconds",
             "Time to apply one batch in one PostgreSQL transaction",

@@ -69,6 +69,7 @@ class Runtime:
             await asyncio.sleep(RETRY_BACKOFF_S)
             return
         _observe_batch(self.metrics, result)
+        self.metrics.batch_records.observe(len(batch))
         self.relay.wake.set()
         _observe_lag(self.metrics, consumer, result.next_offsets)
         await _commit_to_kafka(consumer, result.next_offsets)
