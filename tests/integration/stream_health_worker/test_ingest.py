@@ -64,10 +64,15 @@ async def _read_back(
 
 
 async def _changes(sessions: async_sessionmaker[AsyncSession], topic: str) -> dict[str, list[int]]:
-    """Each stream's change seqs, in outbox order."""
-    async with sessions() as session:
+    """Each stream's change seqs, in outbox order; the rows are then removed.
+
+    These tests run no relay, and their topics do not exist in Kafka: rows left behind
+    would hold up the relay of any worker later started on this database.
+    """
+    async with sessions() as session, session.begin():
         conn = await driver_connection(session)
-        rows = await conn.fetch("SELECT value FROM outbox WHERE topic = $1 ORDER BY id", topic)
+        rows = await conn.fetch("DELETE FROM outbox WHERE topic = $1 RETURNING id, value", topic)
+    rows = sorted(rows, key=lambda row: row["id"])
     seqs: dict[str, list[int]] = {}
     for row in rows:
         change = orjson.loads(row["value"])
