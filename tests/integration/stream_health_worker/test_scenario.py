@@ -269,3 +269,40 @@ async def test_a_configuration_change_reclassifies_streams_with_cause_config(
     # threshold counts what was kept, and is exact again as new reconnections arrive.
     assert after[2]["reconnects"] == {"incorrect": 3, "problematic": 3}
     assert len(after) == 3
+
+
+async def test_a_window_drains_on_time_after_a_restart_with_no_further_events(
+    migrated_database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    conditions = tmp_path / "conditions.yaml"
+    conditions.write_text("stream_conditions:\n  incorrect: {reconnects: 1, period: 8s}\n")
+    settings = base_settings(
+        database_url=migrated_database_url,
+        topics=topics,
+        conditions=conditions,
+        topic_partitions=2,
+        consumer_group=f"restart-{uuid.uuid4().hex[:8]}",
+    )
+    await ensure_topics(settings.kafka_bootstrap, topic_specs(topics, partitions=2))
+    uid = str(uuid.uuid4())
+    t0 = time.time_ns() // 1_000_000
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        await _produce(
+            [(topics.media_events, uid.encode(), _event("stream:reconnect", uid, 1, t0))]
+        )
+        entered = await _wait_changes(topics.changes, 1, timeout_s=30, uids={uid})
+    # The worker is gone before the window drains (at t0 + 8 s); a new one must still
+    # let the stream leave on time, from the drain instant it stored.
+    assert time.time_ns() // 1_000_000 < t0 + 8_000
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        changes = await _wait_changes(topics.changes, 2, timeout_s=30, uids={uid})
+
+    assert [(c["seq"], c["conditions"], c["cause"]) for c in entered] == [
+        (1, ["incorrect"], "reconnect")
+    ]
+    left = changes[1]
+    assert (left["seq"], left["conditions"], left["left"]) == (2, [], ["incorrect"])
+    assert (left["cause"], left["at"]) == ("window_drained", iso_ms(t0 + 8_000))
+    assert _ms(left["emitted_at"]) - _ms(left["at"]) <= 1_000
