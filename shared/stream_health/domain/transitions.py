@@ -62,8 +62,16 @@ def reclassify(
 def drain(stream: StreamWindow, rules: Rules, *, now_ms: int) -> list[StateChange]:
     """Leave every condition whose window drained at or before `now_ms`, at its instant."""
     changes: list[StateChange] = []
-    while (instant := next_drain_ms(stream, rules)) is not None and instant <= now_ms:
-        changes += reclassify(stream, rules, at_ms=instant, cause=Cause.WINDOW_DRAINED)
+    # Each drain instant removes at least one held reconnect condition, so this is bounded;
+    # the bound is explicit so that no rule change can ever turn it into a busy loop.
+    for _ in rules.reconnect_thresholds:
+        instant = next_drain_ms(stream, rules)
+        if instant is None or instant > now_ms:
+            break
+        drained = reclassify(stream, rules, at_ms=instant, cause=Cause.WINDOW_DRAINED)
+        if not drained:
+            break
+        changes += drained
     return changes
 
 
