@@ -93,9 +93,11 @@ class Work:
             return "unknown"
         at_ms, skewed = self.rules.clamp(event.at_ms, now_ms=self.now_ms)
         self.skewed += skewed
-        if skewed:
+        # Only counting is clamped: the newest-wins order of state, presence and counters
+        # keeps the event's own time, so a retried old event can never overtake a newer one.
+        self._seen(event._replace(at_ms=at_ms) if skewed else event)
+        if skewed and event.kind is EventKind.RECONNECT:
             event = event._replace(at_ms=at_ms)
-        self._seen(event)
         if event.uid is not None:
             self._want(record.partition, event.uid, event)
         return event.kind.value

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_health.domain import window
+from stream_health.domain.classify import classify, next_drain_ms, reconnect_counts
+from stream_health.domain.conditions import (
+    ConditionSet,
+    ReconnectCondition,
+    StateCondition,
+    Threshold,
+)
+from stream_health.domain.stream import Rules, StreamFacts, StreamWindow
+from tests.unit.stream_health.domain.strategies import rules as rules_strategy
+from tests.unit.stream_health.domain.strategies import stream_facts
+
+UID = "9f5ed653-7bcb-4603-97e4-2efddc0de61e"
+
+
+def stream_with(*stamps: int, held: frozenset[str] = frozenset(), **fields: object) -> StreamWindow:
+    """A stream whose window holds `stamps` (any order) and which holds `held` already."""
+    packed = window.EMPTY
+    for event_id, at_ms in enumerate(stamps):
+        packed, _ = window.insert(packed, window.entry(at_ms, event_id), capacity=len(stamps))
+    stream = StreamWindow(UID, stamps=packed, conditions=held)
+    for name, value in fields.items():
+        setattr(stream, name, value)
+    return stream
+
+
+def only(threshold: Threshold) -> Rules:
+    return Rules(ConditionSet((ReconnectCondition("problematic", threshold),)))
+
+
+IN = frozenset({"problematic"})
+OUT: frozenset[str] = frozenset()
+
+
+# --- examples -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stamps", "threshold", "held", "at_ms", "expected"),
+    [
+        ((10, 20, 30), Threshold(3, 50, 3), OUT, 30, IN),  # three within (-20, 30]
+        ((10, 20, 30), Threshold(3, 50, 3), OUT, 59, IN),  # 10 > 59 - 50: still within
+        ((10, 20, 30), Threshold(3, 50, 3), OUT, 60, OUT),  # 10 is not > 60 - 50: out
+        ((10, 20, 30), Threshold(4, 50, 4), OUT, 30, OUT),  # three is not four
+        ((10, 10, 10), Threshold(3, 1, 3), OUT, 10, IN),  # equal stamps all count
+        ((10, 10, 10), Threshold(3, 1, 3), OUT, 11, OUT),  # a 1 ms period ends 1 ms later
+        ((10, 20, 30), Threshold(3, 50, 2), IN, 60, IN),  # held: two (20, 30) keep it in
+        ((10, 20, 30), Threshold(3, 50, 2), OUT, 60, OUT),  # not held: two cannot enter
+        ((10, 20, 30), Threshold(3, 50, 2), IN, 70, OUT),  # held: one left is below 2
+        ((10, 20, 30), Threshold(3, 50, 1), IN, 79, IN),  # clear_below 1 holds to the last
+        ((10, 20, 30), Threshold(3, 50, 1), IN, 80, OUT),  # until the last leaves
+        ((100,), Threshold(1, 50, 1), OUT, 60, IN),  # a stamp ahead of the instant counts
+        ((), Threshold(1, 50, 1), IN, 0, OUT),  # an empty window holds nothing
+    ],
+)
+def test_a_reconnect_condition_holds_while_enough_stamps_are_within_its_period(
+    stamps: tuple[int, ...],
+    threshold: Threshold,
+    held: frozenset[str],
+    at_ms: int,
+    expected: frozenset[str],
+) -> None:
+    stream = stream_with(*stamps, held=held)
+
+    assert classify(stream, only(threshold), at_ms=at_ms) == expected
+
+
+RULES = Rules(
+    ConditionSet(
+        (
+            ReconnectCondition("incorrect", Threshold(1, 100, 1)),
+            ReconnectCondition("problematic", Threshold(3, 50, 2), Threshold(4, 80, 3)),
+            StateCondition("disabled", "disabled"),
+        )
+    )
+)
+
+
+def test_increased_thresholds_apply_to_cameras_with_increased_reconnect_time() -> None:
+    stream = stream_with(10, 20, 30, 70)
+    increased = replace(stream, facts=StreamFacts(increased=True))
+
+    # At 75: normal counts (25, 75] -> 2 of 3; increased counts (-5, 75] -> 4 of 4.
+    assert classify(stream, RULES, at_ms=75) == {"incorrect"}
+    assert classify(increased, RULES, at_ms=75) == {"incorrect", "problematic"}
+    assert reconnect_counts(stream, RULES, at_ms=75) == {"incorrect": 4, "problematic": 2}
+    assert reconnect_counts(increased, RULES, at_ms=75) == {"incorrect": 4, "problematic": 4}
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        stream_with(10, 20, 30, server_state="disabled", present=False),  # deleted from its server
+        stream_with(
+            10, 20, 30, server_state="disabled", facts=StreamFacts(enabled=False)
+        ),  # switched off
+        stream_with(
+            10, 20, 30, server_state="disabled", facts=StreamFacts(managed=False)
+        ),  # unmanaged server
+    ],
+)
+def test_an_ineligible_stream_holds_no_condition(stream: StreamWindow) -> None:
+    eligible = replace(stream, present=True, facts=StreamFacts())
+
+    assert classify(stream, RULES, at_ms=30) == frozenset()
+    assert classify(eligible, RULES, at_ms=30) == {"incorrect", "problematic", "disabled"}
+
+
+@pytest.mark.parametrize(
+    ("server_state", "expected"),
+    [
+        ("disabled", {"disabled"}),  # the configured state
+        ("active", set()),  # any other state
+        ("Disabled", set()),  # states are compared exactly
+        (None, set()),  # never reported
+    ],
+)
+def test_a_state_condition_holds_while_the_server_reports_its_state(
+    server_state: str | None, expected: set[str]
+) -> None:
+    assert classify(stream_with(server_state=server_state), RULES, at_ms=0) == expected
+
+
+@pytest.mark.parametrize(
+    ("stamps", "held", "facts", "expected"),
+    [
+        ((), OUT, StreamFacts(), None),  # nothing held, nothing drains
+        ((10, 20, 30), OUT, StreamFacts(), None),  # counts only fall: nothing can be entered
+        ((10, 20, 30), frozenset({"incorrect"}), StreamFacts(), 130),  # newest (30) + 100
+        ((10, 20, 30), IN, StreamFacts(), 70),  # 2nd newest (20) + 50 (clear_below 2)
+        ((10, 20, 30), IN | {"incorrect"}, StreamFacts(), 70),  # the earliest of both
+        ((10, 20, 30), IN, StreamFacts(increased=True), 90),  # 3rd newest (10) + 80 (clear_below 3)
+        ((30,), IN, StreamFacts(), None),  # held with too few stamps: already out
+        ((10, 20, 30), frozenset({"disabled"}), StreamFacts(), None),  # states do not drain
+    ],
+)
+def test_next_drain_is_when_the_first_held_reconnect_condition_falls_below_clear_below(
+    stamps: tuple[int, ...], held: frozenset[str], facts: StreamFacts, expected: int | None
+) -> None:
+    assert next_drain_ms(stream_with(*stamps, held=held, facts=facts), RULES) == expected
+
+
+# --- properties ---------------------------------------------------------------------------
+
+
+@st.composite
+def judged_streams(draw: st.DrawFn) -> tuple[StreamWindow, Rules, int]:
+    """A stream judged at some instants under random rules, and the last instant judged."""
+    capacity = draw(st.integers(1, 5))
+    rules = draw(rules_strategy(capacity=capacity, max_future_skew_ms=0))
+    stamps = window.EMPTY
+    for event_id, at_ms in enumerate(draw(st.lists(st.integers(0, 200), max_size=12))):
+        stamps, _ = window.insert(stamps, window.entry(at_ms, event_id), capacity=capacity)
+    stream = StreamWindow(
+        UID,
+        stamps=stamps,
+        server_state=draw(st.sampled_from([None, "disabled", "paused"])),
+        facts=draw(stream_facts),
+    )
+    judged = 0
+    for judged in sorted(draw(st.lists(st.integers(0, 400), min_size=1, max_size=3))):
+        stream.conditions = classify(stream, rules, at_ms=judged)
+    return stream, rules, judged
+
+
+@settings(max_examples=200)
+@given(judged_streams())
+def test_next_drain_is_the_first_instant_at_which_the_classification_changes(
+    judged: tuple[StreamWindow, Rules, int],
+) -> None:
+    stream, rules, judged_ms = judged
+    horizon = 200 + max((c.longest_period_ms for c in rules.reconnect_conditions), default=0) + 1
+
+    # Brute force: try every instant after the last judgment.
+    first_change = next(
+        (
+            t
+            for t in range(judged_ms + 1, horizon + 1)
+            if classify(stream, rules, at_ms=t) != stream.conditions
+        ),
+        None,
+    )
+
+    assert next_drain_ms(stream, rules) == first_change
+    if first_change is not None:
+        assert classify(stream, rules, at_ms=first_change) < stream.conditions  # only leaves
