@@ -53,3 +53,36 @@ async def test_downgrade_then_upgrade_round_trips(
         assert await current_revision(engine) == head_revision()
     finally:
         await engine.dispose()
+
+
+async def test_upgrading_to_condition_counts_starts_from_the_stored_streams(
+    migrated_database_url: str,
+) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(migrated_database_url), "0003")
+    engine = make_engine(migrated_database_url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
+                    "deleted_ms, versions, enabled, increased, managed) VALUES "
+                    "('mig-a', 0, '', '{incorrect,problematic}', 2, true, -1, '', true, false, true),"
+                    "('mig-b', 1, '', '{incorrect}', 1, true, -1, '', true, false, true)"
+                )
+            )
+        await upgrade_async(migrated_database_url)
+        async with engine.connect() as connection:
+            counted = await connection.execute(
+                text("SELECT condition, streams FROM condition_counts")
+            )
+            counts: dict[str, int] = dict(counted.all())
+            grouped = await connection.execute(
+                text("SELECT c, count(*) FROM stream_windows, unnest(conditions) AS c GROUP BY c")
+            )
+            stored: dict[str, int] = dict(grouped.all())
+    finally:
+        await engine.dispose()
+
+    assert counts == stored
+    assert counts["incorrect"] >= 2
+    assert counts["problematic"] >= 1

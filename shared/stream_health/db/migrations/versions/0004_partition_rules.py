@@ -32,6 +32,11 @@ def upgrade() -> None:
         sa.Column("condition", sa.Text(), primary_key=True),
         sa.Column("streams", sa.BigInteger(), nullable=False),
     )
+    # Start from the streams already stored, so the counters are right from the upgrade on.
+    op.execute(
+        "INSERT INTO condition_counts (condition, streams) "
+        "SELECT c, count(*) FROM stream_windows, unnest(conditions) AS c GROUP BY c"
+    )
 
 
 def downgrade() -> None:
