@@ -65,9 +65,10 @@ async def test_upgrading_to_condition_counts_starts_from_the_stored_streams(
             await connection.execute(
                 text(
                     "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
-                    "deleted_ms, versions, enabled, increased, managed) VALUES "
-                    "('mig-a', 0, '', '{incorrect,problematic}', 2, true, -1, '', true, false, true),"
-                    "('mig-b', 1, '', '{incorrect}', 1, true, -1, '', true, false, true)"
+                    "deleted_ms, versions, enabled, increased, managed) "
+                    "SELECT uid, p, '', c::text[], 1, true, -1, decode(repeat('00', 48), 'hex'), "
+                    "true, false, true FROM (VALUES ('mig-a', 0, '{incorrect,problematic}'), "
+                    "('mig-b', 1, '{incorrect}')) AS v(uid, p, c)"
                 )
             )
         await upgrade_async(migrated_database_url)
@@ -80,6 +81,14 @@ async def test_upgrading_to_condition_counts_starts_from_the_stored_streams(
                 text("SELECT c, count(*) FROM stream_windows, unnest(conditions) AS c GROUP BY c")
             )
             stored: dict[str, int] = dict(grouped.all())
+        async with engine.begin() as connection:  # leave the session database as it was
+            await connection.execute(text("DELETE FROM stream_windows WHERE uid LIKE 'mig-%'"))
+            await connection.execute(
+                text(
+                    "UPDATE condition_counts SET streams = streams - CASE condition "
+                    "WHEN 'incorrect' THEN 2 WHEN 'problematic' THEN 1 ELSE 0 END"
+                )
+            )
     finally:
         await engine.dispose()
 
