@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Protocol
+from typing import Any
 
 from stream_health.config.settings import TopicNames
 from stream_health.db.activity import ServerSeen
@@ -18,25 +18,13 @@ from stream_health.domain import transitions
 from stream_health.domain.stream import UNKNOWN, Rules, StateChange, StreamFacts, StreamWindow
 from stream_health_worker import outputs
 from stream_health_worker.owner import WindowOwner
+from stream_health_worker.records import RawRecord
 from stream_health_worker.schemas.errors import Rejected
 from stream_health_worker.schemas.events import EventKind, MediaEvent, parse_event
 from stream_health_worker.schemas.signals import CountedReconnect, Recheck, parse_signal
 
 Op = MediaEvent | Recheck | CountedReconnect
 _LABEL = re.compile(r"^[a-z0-9_.-]{1,32}:[a-z0-9_.-]{1,32}$")
-
-
-class _Record(Protocol):
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 class Work:
@@ -59,7 +47,7 @@ class Work:
         self.duplicates = 0
         self.skewed = 0
 
-    def reject(self, record: _Record, reason: str) -> str:
+    def reject(self, record: RawRecord, reason: str) -> str:
         """Send a record to the dead-letter topic, with why."""
         self.dead_letters[record.topic] += 1
         self.outgoing.append(
@@ -81,7 +69,7 @@ class Work:
         for uid in uids:
             self.outgoing.append(outputs.signal(Recheck(uid=uid), topic=self.topics.signals))
 
-    def media_event(self, record: _Record) -> str:
+    def media_event(self, record: RawRecord) -> str:
         """Route one media-server event; returns its type for the counters."""
         try:
             event = parse_event(record.value)
@@ -102,7 +90,7 @@ class Work:
             self._want(record.partition, event.uid, event)
         return event.kind.value
 
-    def signal(self, record: _Record) -> str:
+    def signal(self, record: RawRecord) -> str:
         """Route one signal for a window owned here."""
         try:
             signal = parse_signal(record.value)

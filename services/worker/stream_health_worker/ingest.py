@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,24 +31,9 @@ from stream_health.domain.conditions import conditions_from_data, conditions_to_
 from stream_health.domain.stream import Rules
 from stream_health_worker.apply import Work
 from stream_health_worker.owner import WindowOwner
-from stream_health_worker.records import TopicRole, record_type
+from stream_health_worker.records import RawRecord, TopicRole, record_type
 from stream_health_worker.schemas.errors import Rejected
-from stream_health_worker.schemas.inventory import InventoryKind, parse_snapshot
-
-
-class RawRecord(Protocol):
-    """The fields of a Kafka consumer record the worker reads."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
+from stream_health_worker.schemas.inventory import inventory_kinds, parse_snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +101,10 @@ def _fresh(
     return fresh
 
 
-def _inventory_kinds(topics: TopicNames) -> dict[str, InventoryKind]:
-    return {
-        topics.inventory_streams: InventoryKind.STREAMS,
-        topics.inventory_cameras: InventoryKind.CAMERAS,
-        topics.inventory_servers: InventoryKind.SERVERS,
-    }
-
-
 async def _apply_inventory(
-    conn: object, ctx: WorkerContext, records: list[RawRecord], work: Work
+    conn: Any, ctx: WorkerContext, records: list[RawRecord], work: Work
 ) -> None:
-    kinds = _inventory_kinds(ctx.topics)
+    kinds = inventory_kinds(ctx.topics)
     for topic, kind in kinds.items():
         items = []
         for record in (r for r in records if r.topic == topic):
@@ -164,7 +141,7 @@ async def apply_batch(
         fresh = _fresh(records, stored, result)
         conn = await driver_connection(session)
         work = result.work = Work(ctx.owner, topics=ctx.topics, now_ms=now_ms)
-        inventory = set(_inventory_kinds(ctx.topics))
+        inventory = set(inventory_kinds(ctx.topics))
         await _apply_inventory(conn, ctx, [r for r in fresh if r.topic in inventory], work)
         for record in fresh:
             role = ctx.roles[record.topic]
@@ -186,7 +163,7 @@ async def apply_batch(
     return result
 
 
-async def store(conn: object, work: Work) -> None:
+async def store(conn: Any, work: Work) -> None:
     """Save the windows the work touched and queue its records for the relay."""
     await save_windows(conn, rows=work.owner.rows(work.dirty))
     await enqueue(conn, records=work.outgoing)

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 import orjson
 
 from stream_health.config.settings import TopicNames
+
+
+class RawRecord(Protocol):
+    """The fields of a Kafka consumer record the worker reads."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 class TopicRole(StrEnum):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, NamedTuple
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from stream_health_worker.schemas.errors import Rejected
+from stream_health_worker.schemas.errors import Rejected, reason
 
 Uid = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 
@@ -96,12 +96,6 @@ def _ms(timestamp: datetime | float) -> int:
     if isinstance(timestamp, datetime):
         return int(timestamp.timestamp() * 1000)
     return int(timestamp * 1000)
-
-
-def _reason(error: ValidationError, prefix: str = "") -> str:
-    first = error.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "value"
-    return f"{prefix}{where}: {first['msg']}"
 
 
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
@@ -205,7 +199,7 @@ def _validated(value: bytes) -> MediaEvent | str:
     try:
         envelope = _Envelope.model_validate_json(value)
     except ValidationError as error:
-        raise Rejected(_reason(error)) from None
+        raise Rejected(reason(error)) from None
     kind = _KINDS.get(envelope.event)
     if kind is None:
         return envelope.event
@@ -221,7 +215,7 @@ def _validated(value: bytes) -> MediaEvent | str:
         try:  # validate again only to say why
             data = _StreamData.model_validate(data)
         except ValidationError as error:
-            raise Rejected(_reason(error, "data.")) from None
+            raise Rejected(reason(error, "data.")) from None
     if kind is EventKind.STATE and data.state is None:
         raise Rejected("data.state: Field required for stream:state")
     counters = data.reconnects

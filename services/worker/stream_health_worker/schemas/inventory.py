@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from stream_health.config.settings import TopicNames
-from stream_health_worker.schemas.errors import Rejected
+from stream_health_worker.schemas.errors import Rejected, reason
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 _KEY = re.compile(rb"[1-9][0-9]{0,18}")
@@ -165,12 +165,6 @@ def _document(value: bytes) -> dict[str, Any]:
     return document
 
 
-def _reason(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "value"
-    return f"{where}: {first['msg']}"
-
-
 def parse_snapshot(
     kind: InventoryKind, key: bytes | None, value: bytes | None
 ) -> tuple[int, Snapshot | None]:
@@ -182,7 +176,7 @@ def parse_snapshot(
     try:
         snapshot = _MODELS[kind].model_validate(document)
     except ValidationError as error:
-        raise Rejected(_reason(error)) from None
+        raise Rejected(reason(error)) from None
     if snapshot.id != object_id:
         raise Rejected(f"id: {snapshot.id} does not match the key {object_id}")
     return object_id, snapshot

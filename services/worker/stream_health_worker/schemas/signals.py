@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from stream_health.domain.stream import Cause
-from stream_health_worker.schemas.errors import Rejected
+from stream_health_worker.schemas.errors import Rejected, reason
 from stream_health_worker.schemas.events import Uid
 
 
@@ -49,9 +49,7 @@ def parse_signal(value: bytes | None) -> Recheck | CountedReconnect:
     try:
         return _SIGNAL.validate_json(value)
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "value"
-        raise Rejected(f"{where}: {first['msg']}") from None
+        raise Rejected(reason(error)) from None
 
 
 def encode_signal(signal: Recheck | CountedReconnect) -> bytes:
