@@ -20,6 +20,7 @@ from stream_health.db import repository
 from stream_health.db.activity import record_activity
 from stream_health.db.engine import driver_connection
 from stream_health.db.inventory import apply_snapshots
+from stream_health.db.listing import save_listing
 from stream_health.db.outbox import enqueue
 from stream_health.db.windows import (
     add_condition_counts,
@@ -166,6 +167,8 @@ async def apply_batch(
 async def store(conn: Any, work: Work) -> None:
     """Save the windows the work touched and queue its records for the relay."""
     await save_windows(conn, rows=work.owner.rows(work.dirty))
+    uids, listed = work.listing()
+    await save_listing(conn, uids=uids, counts=listed)
     await enqueue(conn, records=work.outgoing)
     deltas: Counter[str] = Counter()
     for change in work.changes:

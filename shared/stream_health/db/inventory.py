@@ -56,6 +56,12 @@ class InventoryStream(SQLModel, table=True):
     is_enabled: bool = Field(sa_column=Column(Boolean, nullable=False))
     url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     ip: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    bitrate: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    output_rate: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    url_masked: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     doc: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
 
@@ -83,7 +89,9 @@ class _Table:
 
     name: str
     columns: tuple[tuple[str, str, str], ...]  # (column, PostgreSQL type, snapshot attribute)
-    facts: int  # how many leading columns are facts the streams' owners must re-check
+    # How many leading columns the streams' owners must see change: facts the domain judges
+    # by, or values the admin list filters and sorts by (kept on the owner's list rows).
+    facts: int
     joined_by: str | None  # the inventory_streams column naming a row of this table
 
     @property
@@ -105,17 +113,20 @@ def _spec(columns: str) -> tuple[tuple[str, str, str], ...]:
 _TABLES = {
     "streams": _Table(
         "inventory_streams",
-        _spec("uuid text, camera_id bigint, server_id bigint, is_enabled bool, url text, ip text"),
-        4,
+        _spec(
+            "uuid text, camera_id bigint, server_id bigint, is_enabled bool, url text, ip text, "
+            "bitrate bigint, output_rate bigint, created_at timestamptz, url_masked text"
+        ),
+        10,  # and any new snapshot: the list shows its fields
         None,
     ),
     "cameras": _Table(
-        "inventory_cameras", _spec("is_increased_reconnect bool, name text"), 1, "camera_id"
+        "inventory_cameras", _spec("is_increased_reconnect bool, name text"), 2, "camera_id"
     ),
     "servers": _Table(
         "inventory_servers",
         _spec("is_stream_condition_management_enabled bool manages_conditions, domain text"),
-        1,
+        2,
         "server_id",
     ),
 }
@@ -227,8 +238,10 @@ async def _write(
 async def _rechecks(
     conn: Any, table: _Table, before: Mapping[int, _Row], after: Mapping[int, _Row]
 ) -> list[str]:
-    """The uuids of the streams whose facts the batch may have changed."""
+    """The uuids of the streams whose facts or listed values the batch may have changed."""
     changed: set[int] = set()
+    if table.streams:  # every new snapshot: the list rows carry its updated_at
+        changed = {i for i in before.keys() | after.keys() if before.get(i) is not after.get(i)}
     for object_id in before.keys() | after.keys():
         old, new = before.get(object_id), after.get(object_id)
         old_facts = old.values[: table.facts] if old else None

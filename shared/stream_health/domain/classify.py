@@ -72,3 +72,27 @@ def next_drain_ms(stream: StreamWindow, rules: Rules) -> int | None:
         if earliest is None or leaves < earliest:
             earliest = leaves
     return earliest
+
+
+ANY_CONDITION = "*"  # not a valid condition name: the list's "in any condition"
+
+
+def listed_counts(stream: StreamWindow, rules: Rules, *, at_ms: int) -> dict[str, int]:
+    """The reconnections the admin list shows per held condition, and under ANY_CONDITION.
+
+    A reconnect condition shows the count in its own window; a state condition and "any"
+    show the count in the stream's longest window. Empty when the stream is in none.
+    """
+    if not stream.conditions:
+        return {}
+    counts: dict[str, int] = {}
+    longest_ms, longest = -1, 0
+    for name, normal, increased in rules.reconnect_thresholds:
+        period_ms = _threshold(normal, increased, stream).period_ms
+        count = window.count_after(stream.stamps, at_ms - period_ms)
+        counts[name] = count
+        if period_ms > longest_ms:
+            longest_ms, longest = period_ms, count
+    shown = {name: counts.get(name, longest) for name in stream.conditions}
+    shown[ANY_CONDITION] = longest
+    return shown

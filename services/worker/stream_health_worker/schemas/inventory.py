@@ -17,11 +17,13 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    WrapValidator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from stream_health.config.settings import TopicNames
+from stream_health.credentials import mask_password
 from stream_health_worker.schemas.errors import Rejected, reason
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
@@ -64,8 +66,21 @@ def _null_is_absent(default: bool) -> BeforeValidator:
     return BeforeValidator(lambda value: default if value is None else value)
 
 
+def _or_null(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # Kept for sorting only (the document is served as sent): a value of another shape
+    # sorts as null rather than costing the whole snapshot.
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+SortNumber = Annotated[
+    int | None, Field(strict=True, ge=-MAX_ID, le=MAX_ID), WrapValidator(_or_null)
+]
+SortDatetime = Annotated[UtcDatetime | None, WrapValidator(_or_null)]
 Uuid = Annotated[str, Field(strict=True), AfterValidator(_uuid)]
 
 
@@ -102,6 +117,14 @@ class StreamSnapshot(_Snapshot):
     is_enabled: Annotated[bool, _null_is_absent(True)] = True
     url: str | None = Field(default=None, repr=False)  # carries the camera password
     ip: str | None = None
+    bitrate: SortNumber = None
+    output_rate: SortNumber = None
+    created_at: SortDatetime = None
+
+    @property
+    def url_masked(self) -> str | None:
+        """The url as it may be shown and searched: its password replaced by `***`."""
+        return None if self.url is None else mask_password(self.url)
 
 
 class CameraSnapshot(_Snapshot):

@@ -107,7 +107,7 @@ async def test_an_equal_or_newer_snapshot_replaces_the_stored_one(conn: Any, hou
     )
 
     row = await _row(conn, "inventory_streams", 1)
-    assert rechecks == []  # the url is not a fact the window owner judges by
+    assert rechecks == [u]  # the admin list shows (and searches) the url: its rows are redone
     assert row is not None
     assert row["url"] == "rtsp://new"
     assert orjson.loads(row["doc"])["url"] == "rtsp://new"
@@ -153,10 +153,11 @@ async def test_a_batch_for_one_id_acts_as_if_applied_in_order(
         ({"camera_id": 8}, True),
         ({"server_id": 4}, True),
         ({"is_enabled": False}, True),
-        ({"url": "rtsp://elsewhere", "ip": "10.0.0.9", "bitrate": 1}, False),
+        ({"url": "rtsp://elsewhere", "ip": "10.0.0.9", "bitrate": 1}, True),  # listed values
+        ({}, True),  # only updated_at: the list sorts by it
     ],
 )
-async def test_a_stream_is_rechecked_when_a_fact_changes(
+async def test_a_stream_is_rechecked_by_every_newer_snapshot(
     conn: Any, change: dict[str, Any], rechecked: bool
 ) -> None:
     u = uid()
@@ -226,7 +227,8 @@ async def test_camera_changes_recheck_its_streams_when_created_deleted_or_flag_c
     older = await apply_snapshots(conn, kind=CAMERAS, items=[(7, camera(7, hour=9))])
     deleted = await apply_snapshots(conn, kind=CAMERAS, items=[(7, None), (8, None)])
 
-    assert (created, renamed, increased, older, deleted) == (mine, [], mine, [], mine)
+    # A rename rechecks too: the admin list searches camera names.
+    assert (created, renamed, increased, older, deleted) == (mine, mine, mine, [], mine)
 
 
 async def test_a_camera_without_updated_at_is_replaced_by_the_next_record(conn: Any) -> None:
@@ -261,7 +263,8 @@ async def test_server_changes_recheck_its_streams_when_created_deleted_or_flag_c
     )
     deleted = await apply_snapshots(conn, kind=SERVERS, items=[(3, None)])
 
-    assert (created, moved, off, still_off, deleted) == (mine, [], mine, [], mine)
+    # A new domain rechecks too: the admin list filters by it.
+    assert (created, moved, off, still_off, deleted) == (mine, mine, mine, [], mine)
 
 
 async def test_facts_default_for_an_unknown_camera_and_server(conn: Any) -> None:

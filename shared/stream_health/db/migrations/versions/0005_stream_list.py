@@ -1,0 +1,101 @@
+"""The admin list's view: one row per (condition, stream in it), indexed per filter and sort.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-21
+
+`stream_list` holds, for every stream in at least one condition, a row per condition it is
+in plus one under the pseudo-condition `*` (any condition). Each row carries every column
+the list endpoint filters or sorts by, so each (condition, sort) pair is one index range
+scan. The worker rewrites a stream's rows in the transaction that stores its window.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SORTS = {
+    "id": "stream_id",
+    "camera_id": "camera_id",
+    "reconnect_attempt": "reconnect_attempt",
+    "reconnect_total": "reconnect_total",
+    "reconnect_time": "reconnect_ms",
+    "disconnections_count": "disconnections",
+    "bitrate": "bitrate",
+    "output_rate": "output_rate",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+}
+
+# Safe casts: a snapshot's value that is not a number or a timestamp sorts as null.
+_NUMBER = (
+    "CASE WHEN jsonb_typeof(doc->'{f}') = 'number' AND (doc->>'{f}') ~ '^-?[0-9]{{1,18}}$' "
+    "THEN (doc->>'{f}')::bigint END"
+)
+
+
+def upgrade() -> None:
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    # Typed copies of the snapshot fields the list sorts by, and the url as it may be shown.
+    op.add_column("inventory_streams", sa.Column("bitrate", sa.BigInteger(), nullable=True))
+    op.add_column("inventory_streams", sa.Column("output_rate", sa.BigInteger(), nullable=True))
+    op.add_column(
+        "inventory_streams", sa.Column("created_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column("inventory_streams", sa.Column("url_masked", sa.Text(), nullable=True))
+    op.execute(  # built from the constants above only
+        "UPDATE inventory_streams SET "  # noqa: S608
+        f"bitrate = {_NUMBER.format(f='bitrate')}, "
+        f"output_rate = {_NUMBER.format(f='output_rate')}, "
+        "created_at = CASE WHEN doc->>'created_at' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:]{8}$' "
+        "THEN (doc->>'created_at' || '+00')::timestamptz END, "
+        "url_masked = regexp_replace(url, '^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:)[^/?#]*@', "
+        "'\\1***@')"
+    )
+    op.create_table(
+        "stream_list",
+        sa.Column("condition", sa.Text(), nullable=False),
+        sa.Column("uid", sa.Text(), nullable=False),
+        sa.Column("stream_id", sa.BigInteger(), nullable=True),
+        sa.Column("camera_id", sa.BigInteger(), nullable=True),
+        sa.Column("reconnect_attempt", sa.BigInteger(), nullable=True),
+        sa.Column("reconnect_total", sa.BigInteger(), nullable=True),
+        sa.Column("reconnect_ms", sa.BigInteger(), nullable=True),
+        sa.Column("disconnections", sa.Integer(), nullable=False),
+        sa.Column("bitrate", sa.BigInteger(), nullable=True),
+        sa.Column("output_rate", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        # lower(camera name) + newline + lower(url with its password masked)
+        sa.Column("search", sa.Text(), nullable=False),
+        sa.Column("ip", sa.Text(), nullable=False),
+        sa.Column("domain", sa.Text(), nullable=True),  # lower(main server's domain)
+        sa.PrimaryKeyConstraint("condition", "uid"),
+    )
+    op.create_index("stream_list_uid", "stream_list", ["uid"])
+    for column in SORTS.values():
+        op.create_index(f"stream_list_by_{column}", "stream_list", ["condition", column, "uid"])
+    op.create_index("stream_list_domain", "stream_list", ["condition", "domain"])
+    for column in ("search", "ip"):
+        op.create_index(
+            f"stream_list_{column}_trgm",
+            "stream_list",
+            [sa.text(f"{column} gin_trgm_ops")],
+            postgresql_using="gin",
+        )
+    # Forget which conditions each partition was judged by: on its next assignment the owner
+    # re-judges every stored stream (cause `config` only where something changes) and so
+    # writes every list row, with counts that only the domain can compute.
+    op.execute("DELETE FROM partition_rules")
+
+
+def downgrade() -> None:
+    op.drop_table("stream_list")
+    for column in ("url_masked", "created_at", "output_rate", "bitrate"):
+        op.drop_column("inventory_streams", column)
