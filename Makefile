@@ -53,13 +53,8 @@ migrate: install ## apply database migrations (PostgreSQL must be up)
 topics: install ## create missing Kafka topics (Kafka must be up)
 	$(BIN)/stream-health topics
 
-demo: up ## run the product on the local stack with a simulated fleet
-	$(BIN)/stream-health simulate
-	@echo
-	@echo "worker: http://127.0.0.1:8081/metrics   api: http://127.0.0.1:8080/readyz   logs: .stack/logs/"
-	@echo "The list endpoint (GET /api/admin/v1/streams/inactive) is not built yet; once it is:"
-	@echo "  curl -s -H 'Authorization: Bearer <token>' 'http://127.0.0.1:8080/api/admin/v1/streams/inactive?condition=problematic&per_page=5'"
-	@echo "stop everything with: make down"
+demo: stack ## run the product on the local stack with a simulated fleet, show the list
+	@bash $(STACK)/demo.sh
 
 lint: $(VENV)/.synced ## ruff check and format check
 	$(BIN)/ruff check .

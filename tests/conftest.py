@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -46,11 +47,11 @@ async def _admin_connection(database_url: str) -> asyncpg.Connection:
     )
 
 
-@pytest.fixture(scope="session")
-async def migrated_database_url() -> AsyncIterator[str]:
-    """A database created for this test session and migrated to head; dropped afterwards."""
+@asynccontextmanager
+async def fresh_database(tag: str) -> AsyncIterator[str]:
+    """A database of its own, migrated to head, dropped on exit; yields its URL."""
     url = make_url(base_settings().database_url)
-    name = f"stream_health_test_{os.getpid()}"
+    name = f"stream_health_{tag}_{os.getpid()}"
     admin = await _admin_connection(str(url.render_as_string(hide_password=False)))
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -61,6 +62,13 @@ async def migrated_database_url() -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def migrated_database_url() -> AsyncIterator[str]:
+    """A database created for this test session and migrated to head; dropped afterwards."""
+    async with fresh_database("test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,22 +5,28 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter
 
 from stream_health.config.settings import Settings
-from stream_health.db.engine import make_engine
+from stream_health.db.engine import make_engine, make_read_pool
 from stream_health.ops import database_probe, ops_router
+from stream_health_api.auth import Authenticator
+from stream_health_api.inactive import inactive_router, invalid
+from stream_health_api.params import InvalidParameters
 
 log = logging.getLogger(__name__)
 
 
 def build_app(settings: Settings) -> FastAPI:
     """The api as an ASGI app; the broker publishes orchestrator callbacks."""
-    settings.load_conditions()  # the list endpoint validates `condition` against these names
-    engine = make_engine(settings.database_url)
+    conditions = settings.load_conditions()  # the list accepts exactly these names
+    engine = make_engine(settings.database_url, pool_size=2)  # readiness probes
     broker = KafkaBroker(
         settings.kafka_bootstrap,
         client_id="stream-health-api",
@@ -36,14 +42,18 @@ def build_app(settings: Settings) -> FastAPI:
         registry=registry,
     )
 
+    pools: list[Any] = []
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pools.append(await make_read_pool(settings.database_url))
         await broker.start()
         log.info("api_started")
         try:
             yield
         finally:
             await broker.stop()
+            await pools.pop().close()
             await engine.dispose()
             log.info("api_stopped")
 
@@ -52,6 +62,15 @@ def build_app(settings: Settings) -> FastAPI:
             raise RuntimeError("kafka unreachable")
 
     app = FastAPI(title="stream-health api", version="0.1.0", lifespan=lifespan)
+    app.include_router(
+        inactive_router(
+            pool=lambda: pools[0],
+            authenticator=Authenticator.from_settings(settings),
+            conditions=conditions.names,
+            expose_credentials=settings.expose_stream_credentials,
+            stale_after_ms=int(settings.server_stale_after.total_seconds() * 1000),
+        )
+    )
     app.include_router(
         ops_router(
             registry=registry,
@@ -68,4 +87,32 @@ def build_app(settings: Settings) -> FastAPI:
         ).inc()
         return response
 
+    _document_security(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def laravel_validation(_: Request, exc: RequestValidationError) -> Response:
+        errors: dict[str, list[str]] = {}
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"][1:]) or "body"
+            errors.setdefault(name, []).append(str(error["msg"]))
+        return invalid(InvalidParameters(errors))
+
     return app
+
+
+def _document_security(app: FastAPI) -> None:
+    """Declare the bearer scheme that the routes' `security` entries name."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["bearer"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a JWT signed with the configured key, or a service token",
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

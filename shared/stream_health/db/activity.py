@@ -25,7 +25,7 @@ async def record_activity(conn: Any, *, seen: Mapping[str, ServerSeen]) -> None:
     domains = sorted(seen)
     await conn.execute(
         "INSERT INTO server_activity (domain, last_event_ms, last_event_type, extra) "
-        "SELECT d, t, e, x::jsonb "
+        "SELECT d, t, e, x::json "
         "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS u(d, t, e, x) "
         "ON CONFLICT (domain) DO UPDATE SET last_event_ms = EXCLUDED.last_event_ms, "
         "last_event_type = EXCLUDED.last_event_type, "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,3 +35,14 @@ async def driver_connection(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
+
+
+async def make_read_pool(database_url: str, *, size: int = 10) -> Any:
+    """A plain asyncpg pool for the api's reads: one round trip per query, no ORM layer."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return await asyncpg.create_pool(
+        url.render_as_string(hide_password=False),
+        min_size=1,
+        max_size=size,
+        server_settings={"application_name": "stream-health-api"},
+    )

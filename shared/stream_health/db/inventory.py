@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Text, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlmodel import Field, SQLModel
 
 from stream_health.domain.stream import StreamFacts
@@ -26,7 +26,7 @@ class InventoryServer(SQLModel, table=True):
         default=True, sa_column=Column(Boolean, nullable=False, server_default="true")
     )
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    doc: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    doc: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
 class InventoryCamera(SQLModel, table=True):
@@ -40,7 +40,7 @@ class InventoryCamera(SQLModel, table=True):
     updated_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
-    doc: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    doc: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
 class InventoryStream(SQLModel, table=True):
@@ -63,7 +63,7 @@ class InventoryStream(SQLModel, table=True):
     )
     url_masked: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    doc: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    doc: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
 Index(
@@ -230,7 +230,7 @@ async def _write(
     columns = ", ".join(["id", *names, "updated_at"])
     await conn.execute(
         f"INSERT INTO {table.name} ({columns}, doc) "  # noqa: S608
-        f"SELECT {columns}, doc::jsonb FROM unnest({params}) AS n({columns}, doc)",
+        f"SELECT {columns}, doc::json FROM unnest({params}) AS n({columns}, doc)",
         *arrays,
     )
 

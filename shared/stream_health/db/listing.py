@@ -9,6 +9,7 @@ stream through its owner (see inventory.py), so the rows never keep a stale snap
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +41,7 @@ class StreamListRow(SQLModel, table=True):
 
 # The media server's counters win; a stream no event has counted yet shows the VMS's own.
 _COUNTER = (
-    "coalesce(w.{f}, CASE WHEN jsonb_typeof(s.doc->'{f}') = 'number' "
+    "coalesce(w.{f}, CASE WHEN json_typeof(s.doc->'{f}') = 'number' "
     "AND (s.doc->>'{f}') ~ '^-?[0-9]{{1,18}}$' THEN (s.doc->>'{f}')::bigint END)"
 )
 SHOWN_COUNTERS = {f: _COUNTER.format(f=f) for f in ("reconnect_attempt", "reconnect_total")}
@@ -99,3 +100,99 @@ async def save_listing(
     await conn.execute(_DELETE, list(uids))
     if records:
         await conn.execute(_UPSERT)
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """One page of the list: the rows of `condition` passing the filters, in sort order."""
+
+    condition: str
+    sort_column: str  # a stream_list column with a (condition, column, uid) index
+    descending: bool
+    limit: int
+    offset: int
+    search: str | None = None  # substring of lower(camera name) or lower(masked url)
+    ip: str | None = None  # substring of the stream's ip
+    domain: str | None = None  # the main server's domain, any case
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The WHERE clause over stream_list and its arguments ($1 is the condition)."""
+        clauses, args = ["condition = $1"], [self.condition]
+        for column, value in (("search", self.search), ("ip", self.ip)):
+            if value is not None:
+                args.append(f"%{_escape_like(value.lower())}%")
+                clauses.append(f"{column} LIKE ${len(args)}")
+        if self.domain is not None:
+            args.append(self.domain.lower())
+            clauses.append(f"domain = ${len(args)}")
+        return " AND ".join(clauses), args
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_SORTABLE = frozenset(
+    {"stream_id", "camera_id", "reconnect_attempt", "reconnect_total", "reconnect_ms"}
+    | {"disconnections", "bitrate", "output_rate", "created_at", "updated_at"}
+)
+
+
+_PAGE = """
+WITH page AS (
+    SELECT uid, disconnections, {column} AS sort_key FROM stream_list WHERE {where}
+    ORDER BY {column} {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
+)
+SELECT (SELECT count(*) FROM stream_list WHERE {where}) AS total,
+       p.uid, p.disconnections, w.conditions, w.last_reconnect_ms,
+       {attempt} AS reconnect_attempt, {total} AS reconnect_total,
+       s.doc::text AS stream, c.doc::text AS camera, v.doc::text AS server,
+       a.last_event_ms AS server_seen_ms, a.extra::text AS server_extra
+FROM (SELECT) AS one LEFT JOIN (
+    page p
+    JOIN stream_windows w ON w.uid = p.uid
+    LEFT JOIN inventory_streams s ON s.uuid = p.uid
+    LEFT JOIN inventory_cameras c ON c.id = s.camera_id
+    LEFT JOIN inventory_servers v ON v.id = s.server_id
+    LEFT JOIN server_activity a ON a.domain = lower(v.domain)  -- events name it in lower case
+) ON true
+ORDER BY p.sort_key {direction}, p.uid {direction}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ListedPage:
+    """The rows passing the query (how many) and the page's rows, in order, with their joins."""
+
+    total: int
+    rows: list[Any]  # uid, disconnections, the window's registers, documents as JSON text
+
+
+async def list_page(conn: Any, query: ListQuery) -> ListedPage:
+    """The count and the page in one statement (one snapshot): one index range scan each."""
+    if query.sort_column not in _SORTABLE:
+        raise ValueError(f"not a sort column: {query.sort_column}")
+    where, args = query.where()
+    sql = _PAGE.format(
+        column=query.sort_column,
+        direction="DESC" if query.descending else "ASC",
+        where=where,
+        limit=int(query.limit),
+        offset=int(query.offset),
+        attempt=SHOWN_COUNTERS["reconnect_attempt"],
+        total=SHOWN_COUNTERS["reconnect_total"],
+    )
+    rows = await conn.fetch(sql, *args)
+    total = int(rows[0]["total"]) if rows else 0
+    return ListedPage(total, [row for row in rows if row["uid"] is not None])
+
+
+async def server_documents(conn: Any, *, ids: Collection[int]) -> dict[int, str]:
+    """The stored documents (JSON text) of the servers `ids` that inventory knows."""
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT id, doc::text AS doc FROM inventory_servers WHERE id = ANY($1::bigint[])",
+        sorted(ids),
+    )
+    return {row["id"]: row["doc"] for row in rows}

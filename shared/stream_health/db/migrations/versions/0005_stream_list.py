@@ -58,6 +58,11 @@ def upgrade() -> None:
         "url_masked = regexp_replace(url, '^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:)[^/?#]*@', "
         "'\\1***@')"
     )
+    # Documents are served as the VMS sent them: `json` keeps their text (and key order),
+    # which `jsonb` does not.
+    for table in ("inventory_streams", "inventory_cameras", "inventory_servers"):
+        op.execute(f"ALTER TABLE {table} ALTER COLUMN doc TYPE json USING doc::text::json")
+    op.execute("ALTER TABLE server_activity ALTER COLUMN extra TYPE json USING extra::text::json")
     op.create_table(
         "stream_list",
         sa.Column("condition", sa.Text(), nullable=False),
@@ -97,5 +102,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("stream_list")
+    for table in ("inventory_streams", "inventory_cameras", "inventory_servers"):
+        op.execute(f"ALTER TABLE {table} ALTER COLUMN doc TYPE jsonb USING doc::jsonb")
+    op.execute("ALTER TABLE server_activity ALTER COLUMN extra TYPE jsonb USING extra::jsonb")
     for column in ("url_masked", "created_at", "output_rate", "bitrate"):
         op.drop_column("inventory_streams", column)
