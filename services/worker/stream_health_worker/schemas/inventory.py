@@ -183,7 +183,7 @@ def _document(value: bytes) -> dict[str, Any]:
         raise Rejected("value: not valid JSON") from None
     if not isinstance(document, dict):
         raise Rejected("value: not a JSON object")
-    if _has_nul(document):  # PostgreSQL jsonb cannot hold \u0000
+    if _has_nul(document):  # PostgreSQL cannot query a JSON \u0000
         raise Rejected("value: contains a \\u0000 character")
     return document
 
