@@ -8,12 +8,20 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stream_health.db.migrate import current_revision, head_revision
 
 Probe = Callable[[], Awaitable[None]]
+
+
+class Readiness(BaseModel):
+    """Whether the service can serve, and each probe's result ("ok" or why not)."""
+
+    status: str
+    checks: dict[str, str]
 
 
 def database_probe(engine: AsyncEngine) -> Probe:
@@ -40,7 +48,13 @@ def ops_router(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get(
+        "/readyz",
+        responses={
+            200: {"description": "Every dependency answers", "model": Readiness},
+            503: {"description": "A dependency does not answer", "model": Readiness},
+        },
+    )
     async def readyz() -> JSONResponse:
         async def run(probe: Probe) -> str:
             try:
@@ -57,7 +71,16 @@ def ops_router(
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition",
+                "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -49,6 +49,9 @@ def invalid(errors: InvalidParameters) -> Response:
     return json_response({"message": errors.message, "errors": errors.errors}, 422)
 
 
+_NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL
+
+
 def _openapi(conditions: Sequence[str]) -> dict[str, Any]:
     def integer(low: int, high: int, default: int, what: str) -> dict[str, Any]:
         return {
@@ -72,7 +75,11 @@ def _openapi(conditions: Sequence[str]) -> dict[str, Any]:
             "maxLength": MAX_TEXT,
             "description": "substring of the camera name or the stream url, any case",
         },
-        "ip": {"type": "string", "maxLength": MAX_TEXT, "description": "substring of the ip"},
+        "ip": {
+            "type": "string",
+            "maxLength": MAX_TEXT,
+            "description": "substring of the ip",
+        },
         "sort": {"type": "string", "enum": list(SORTS), "default": "id"},
         "dir": {"type": "string", "enum": list(DIRECTIONS), "default": "asc"},
         "domain": {
@@ -81,6 +88,8 @@ def _openapi(conditions: Sequence[str]) -> dict[str, Any]:
             "description": "the main media server's domain, any case, exact",
         },
     }
+    for text in ("search", "ip", "domain"):
+        properties[text]["pattern"] = _NO_NUL
     return {
         "parameters": [
             {"name": name, "in": "query", "required": False, "schema": schema}

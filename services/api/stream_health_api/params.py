@@ -73,10 +73,12 @@ def _label(name: str) -> str:
 
 
 def _integer(name: str, value: Any, low: int, high: int, errors: dict[str, list[str]]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         number = None
     elif isinstance(value, int):
         number = value
+    elif isinstance(value, float):  # a JSON 63.0 is an integer (to JSON Schema and Laravel)
+        number = int(value) if value.is_integer() else None
     else:
         number = int(value.strip()) if _INTEGER.fullmatch(value.strip()) else None
     if number is None:
@@ -88,11 +90,22 @@ def _integer(name: str, value: Any, low: int, high: int, errors: dict[str, list[
     return number
 
 
+def _encodable(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(name: str, value: Any, errors: dict[str, list[str]]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
         errors[name] = [f"The {_label(name)} field must be a string."]
+        return None
+    if "\x00" in value or not _encodable(value):  # PostgreSQL text holds neither
+        errors[name] = [f"The {_label(name)} field must be text without NUL or lone surrogates."]
         return None
     if len(value) > MAX_TEXT:
         errors[name] = [f"The {_label(name)} field must not be greater than {MAX_TEXT} characters."]

@@ -1,0 +1,79 @@
+"""schemathesis against the running api's /openapi.json: no 5xx, no response off its schema."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from stream_health.config.settings import Settings
+from tests.conftest import fresh_database
+from tests.e2e.processes import Service, free_port, service_env
+from tests.integration.stream_health_api.harness import (
+    JWT_SECRET,
+    SERVICE_TOKEN,
+    Fleet,
+    list_settings,
+    populate,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+async def populated(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+    async with fresh_database("schema") as url:
+        listed = list_settings(url, tmp_path_factory.mktemp("schema"))
+        fleet = Fleet(listed)
+        try:
+            await populate(fleet)
+        finally:
+            await fleet.close()
+        yield listed
+
+
+@pytest.fixture(scope="module")
+def api(populated: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    port = free_port()
+    env = service_env(
+        database_url=populated.database_url,
+        topics=populated.topics,
+        extra={
+            "STREAM_HEALTH_API_PORT": str(port),
+            "STREAM_HEALTH_CONDITIONS": str(populated.conditions),
+            "STREAM_HEALTH_JWT_KEY": JWT_SECRET,
+            "STREAM_HEALTH_SERVICE_TOKENS": hashlib.sha256(SERVICE_TOKEN.encode()).hexdigest(),
+        },
+    )
+    service = Service("api", env, port, Path(tmp_path_factory.mktemp("api")) / "api.log")
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        service.stop()
+    assert SERVICE_TOKEN not in service.log_path.read_text()
+
+
+def test_every_documented_operation_answers_within_its_schema(api: Service) -> None:
+    schema: Any = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
+    headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/api/admin/v1/streams/inactive", "/readyz"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+        def conforms(case: Any) -> None:
+            case.call_and_validate(headers=headers)
+
+        try:
+            conforms()
+        except Exception as failure:  # collect every operation's, then report them together
+            failures.append(f"{operation.method.upper()} {operation.path}: {failure}")
+    assert failures == []
