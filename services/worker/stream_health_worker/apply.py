@@ -129,11 +129,10 @@ class Work:
         return uids, rows
 
     def drained(self, partition: int, window: StreamWindow) -> None:
-        """Record a drain run by the timer."""
+        """Record a wake-up of the timer: conditions may drain, shown counts may fall."""
         changes = transitions.drain(window, self.rules, now_ms=self.now_ms)
-        if changes:
-            self.dirty.setdefault(partition, set()).add(window.uid)
-            self._emit(changes)
+        self.dirty.setdefault(partition, set()).add(window.uid)  # its list rows, its next wake
+        self._emit(changes)
 
     def reconfigured(self, partition: int, window: StreamWindow, *, old: Rules) -> None:
         """Judge a window by the current conditions after it was judged by `old`."""

@@ -166,7 +166,7 @@ async def apply_batch(
 
 async def store(conn: Any, work: Work) -> None:
     """Save the windows the work touched and queue its records for the relay."""
-    await save_windows(conn, rows=work.owner.rows(work.dirty))
+    await save_windows(conn, rows=work.owner.rows(work.dirty, now_ms=work.now_ms))
     uids, listed = work.listing()
     await save_listing(conn, uids=uids, counts=listed)
     await enqueue(conn, records=work.outgoing)

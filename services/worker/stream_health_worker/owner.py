@@ -20,7 +20,7 @@ from stream_health.db.windows import (
     pending_drains,
     to_row,
 )
-from stream_health.domain.classify import next_drain_ms
+from stream_health.domain.classify import next_wake_ms
 from stream_health.domain.conditions import conditions_to_data
 from stream_health.domain.stream import UNKNOWN, Rules, StreamWindow
 
@@ -106,13 +106,13 @@ class WindowOwner:
             window = stored.get(uid) or StreamWindow(uid, facts=facts.get(uid, UNKNOWN))
             self._cache.setdefault(partition, {})[uid] = window
 
-    def rows(self, dirty: Mapping[int, Collection[str]]) -> list[tuple[Any, ...]]:
-        """The rows to save for the dirty windows; their next drains join the timer."""
+    def rows(self, dirty: Mapping[int, Collection[str]], *, now_ms: int) -> list[tuple[Any, ...]]:
+        """The rows to save for the dirty windows; their next wake-ups join the timer."""
         rows = []
         for partition, uids in dirty.items():
             for uid in uids:
                 window = self._cache[partition][uid]
-                instant = next_drain_ms(window, self.rules)
+                instant = next_wake_ms(window, self.rules, after_ms=now_ms)
                 if instant is not None:
                     heapq.heappush(self._drains, (instant, uid, partition))
                 rows.append(to_row(window, partition=partition, drain_at_ms=instant))
@@ -120,7 +120,7 @@ class WindowOwner:
         return rows
 
     def due(self, now_ms: int) -> dict[int, set[str]]:
-        """The owned streams whose window may have drained by `now_ms`, by partition."""
+        """The owned streams to look at by `now_ms` (a drain or a shown count), by partition."""
         due: dict[int, set[str]] = {}
         while self._drains and self._drains[0][0] <= now_ms:
             _, uid, partition = heapq.heappop(self._drains)
@@ -136,7 +136,11 @@ class WindowOwner:
         for entry in self._drains:
             instant, uid, partition = entry
             window = self._cache.get(partition, {}).get(uid)
-            if window is not None and next_drain_ms(window, self.rules) != instant:
+            # A current entry is the window's next wake-up after the instant before it.
+            if (
+                window is not None
+                and next_wake_ms(window, self.rules, after_ms=instant - 1) != instant
+            ):
                 continue
             latest[uid] = min(entry, latest.get(uid, entry))
         self._drains = list(latest.values())

@@ -25,6 +25,7 @@ class StreamWindowRow(SQLModel, table=True):
     stamps: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     conditions: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # When the owner next looks: a condition drains or a count the admin list shows falls.
     drain_at_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
     last_reconnect_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
     server_state: str | None = Field(default=None, sa_column=Column(Text))

@@ -96,3 +96,33 @@ def listed_counts(stream: StreamWindow, rules: Rules, *, at_ms: int) -> dict[str
     shown = {name: counts.get(name, longest) for name in stream.conditions}
     shown[ANY_CONDITION] = longest
     return shown
+
+
+def next_count_change_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -> int | None:
+    """The first instant after `after_ms` at which a count of `listed_counts` falls."""
+    if not stream.conditions or not rules.reconnect_thresholds:
+        return None
+    periods: set[int] = set()
+    for name, normal, increased in rules.reconnect_thresholds:
+        period_ms = _threshold(normal, increased, stream).period_ms
+        if name in stream.conditions:
+            periods.add(period_ms)
+    periods.add(
+        max(_threshold(n, i, stream).period_ms for _, n, i in rules.reconnect_thresholds)
+    )  # the longest window: shown under ANY_CONDITION and by state conditions
+    earliest: int | None = None
+    for period_ms in periods:
+        counted = window.count_after(stream.stamps, after_ms - period_ms)
+        if counted:  # the oldest counted reconnection leaves the window first
+            leaves = _nth_ms(stream.stamps, counted - 1) + period_ms
+            earliest = leaves if earliest is None else min(earliest, leaves)
+    return earliest
+
+
+def next_wake_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -> int | None:
+    """When the owner must next look at the stream: a condition drains or a shown count falls."""
+    drain = next_drain_ms(stream, rules)
+    count = next_count_change_ms(stream, rules, after_ms=after_ms)
+    if drain is None or count is None:
+        return count if drain is None else drain
+    return min(drain, count)

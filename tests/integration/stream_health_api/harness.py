@@ -82,6 +82,9 @@ class Fleet:
         return Record(topic, 0, next(offsets), key, value)
 
     async def apply(self, records: Iterable[Record]) -> None:
+        if not self.ctx.owner.owned:  # as the consumer's assignment would: partition 0 is ours
+            async with self.sessions() as session, session.begin():
+                await self.ctx.owner.assigned(await driver_connection(session), [0])
         await apply_batch(self.sessions, ctx=self.ctx, records=list(records), now_ms=now_ms())
         await self._deliver_signals()
 

@@ -14,15 +14,18 @@ import orjson
 import pytest
 
 from stream_health_api.params import SORTS
+from stream_health_worker.ingest import drain_due
 from tests.conftest import fresh_database
 from tests.integration.stream_health_api.harness import (
     FILTER_DOMAIN,
+    HOUR_MS,
     SERVICE_TOKEN,
     SORT_DOMAIN,
     Fleet,
     api_client,
     bearer,
     list_settings,
+    now_ms,
     populate,
     seed_inventory,
     server_doc,
@@ -394,3 +397,32 @@ async def test_inventory_changes_reach_the_listed_rows(
     assert [i["uuid"] for i in before["data"]] == [uid]
     assert renamed["data"] == []
     assert switched_off["data"] == []
+
+
+async def test_a_shown_count_falls_when_a_reconnection_ages_out_with_no_further_event(
+    stack: tuple[Any, ...],
+) -> None:
+    client, _, fleet = stack
+    uid, at = str(uuid.uuid4()), now_ms()
+    domain = f"aging-{uid[:8]}.vms.local"
+    await fleet.apply([fleet.snapshot("servers", 910, server_doc(910, domain))])
+    await fleet.apply(
+        [fleet.snapshot("streams", 912, stream_doc(912, uid, camera_id=911, server_id=910))]
+    )
+    day_ms = 24 * HOUR_MS
+    await fleet.apply(
+        [
+            fleet.event("stream:reconnect", uid, server=domain, at_ms=at - day_ms + 60_000),
+            fleet.event("stream:reconnect", uid, server=domain, at_ms=at - 600_000),
+        ]
+    )
+    before = (await _get(client, domain=domain, condition="incorrect")).json()["data"]
+
+    # The timer's wake-up a minute later: the older reconnection has left the 24 h window.
+    await drain_due(fleet.sessions, ctx=fleet.ctx, now_ms=at + 61_000)
+    after = (await _get(client, domain=domain, condition="incorrect")).json()["data"]
+    anywhere = (await _get(client, domain=domain)).json()["data"]
+
+    assert [i["disconnections_count"] for i in before] == [2]
+    assert [i["disconnections_count"] for i in after] == [1]
+    assert [i["disconnections_count"] for i in anywhere] == [1]

@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_health.domain import window
-from stream_health.domain.classify import classify, next_drain_ms, reconnect_counts
+from stream_health.domain.classify import (
+    ANY_CONDITION,
+    classify,
+    listed_counts,
+    next_count_change_ms,
+    next_drain_ms,
+    next_wake_ms,
+    reconnect_counts,
+)
 from stream_health.domain.conditions import (
     ConditionSet,
     ReconnectCondition,
@@ -192,3 +200,55 @@ def test_next_drain_is_the_first_instant_at_which_the_classification_changes(
     assert next_drain_ms(stream, rules) == first_change
     if first_change is not None:
         assert classify(stream, rules, at_ms=first_change) < stream.conditions  # only leaves
+
+
+# --- what the admin list shows, and when it changes ----------------------------------------
+
+
+def test_listed_counts_show_each_held_windows_count_and_the_longest_under_any() -> None:
+    rules = Rules(
+        ConditionSet(
+            (
+                ReconnectCondition("incorrect", Threshold(1, 100, 1)),
+                ReconnectCondition("problematic", Threshold(3, 20, 3)),
+                StateCondition("disabled", "disabled"),
+            )
+        )
+    )
+    stream = stream_with(10, 50, 85, 90, 95, held=frozenset({"incorrect", "disabled"}))
+
+    counts = listed_counts(stream, rules, at_ms=100)
+
+    # incorrect: stamps after 0 (five); disabled and any show the longest window's count.
+    assert counts == {"incorrect": 5, "disabled": 5, ANY_CONDITION: 5}
+    assert listed_counts(stream_with(10, 20), rules, at_ms=100) == {}  # in no condition
+
+
+@settings(max_examples=300)
+@given(
+    rules=rules_strategy(capacity=6, max_future_skew_ms=0),
+    stamps=st.lists(st.integers(0, 2_000), max_size=6),
+    held_mask=st.integers(0, 2**6 - 1),
+    after_ms=st.integers(0, 3_000),
+    probes=st.lists(st.integers(0, 5_000), max_size=8),
+)
+def test_shown_counts_change_only_at_the_next_count_change(
+    rules: Rules, stamps: list[int], held_mask: int, after_ms: int, probes: list[int]
+) -> None:
+    names = rules.names
+    held = frozenset(n for i, n in enumerate(names) if held_mask >> i & 1)
+    stream = stream_with(*stamps, held=held)
+
+    change = next_count_change_ms(stream, rules, after_ms=after_ms)
+
+    shown = listed_counts(stream, rules, at_ms=after_ms)
+    end = after_ms + 5_000 if change is None else change
+    for probe in (after_ms + p for p in probes):
+        if probe < end:
+            assert listed_counts(stream, rules, at_ms=probe) == shown
+    if change is not None:
+        assert change > after_ms
+        assert listed_counts(stream, rules, at_ms=change) != shown
+        wake = next_wake_ms(stream, rules, after_ms=after_ms)
+        assert wake is not None
+        assert wake <= change
