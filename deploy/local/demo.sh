@@ -23,21 +23,21 @@ from rich.table import Table
 url = os.environ["API_URL"] + "/api/admin/v1/streams/inactive"
 token = open(os.environ["TOKEN_FILE"]).read().strip()
 headers = {"Authorization": f"Bearer {token}"}
-console = Console()
+console = Console(width=max(Console().width, 110))
 for condition in (None, "incorrect", "problematic", "disabled"):
     params = {"per_page": 5, "sort": "disconnections_count", "dir": "desc"}
     if condition:
         params["condition"] = condition
     body = httpx.get(url, params=params, headers=headers, timeout=10).json()
-    table = Table(title=f"GET {url}?condition={condition or ''}: {body['meta']['total']} streams")
-    for column in ("id", "camera", "server", "url", "conditions", "disconnections", "last reconnect"):
-        table.add_column(column)
+    title = f"condition={condition or '(any)'}: {body['meta']['total']} streams, top 5"
+    table = Table(title=title)
+    for column in ("id", "camera", "main server", "conditions", "count", "last reconnect"):
+        table.add_column(column, no_wrap=True)
     for item in body["data"]:
         table.add_row(
             str(item["id"]),
             (item["camera"] or {}).get("name") or "-",
             (item["server"] or {}).get("domain") or "-",
-            item["url"] or "-",
             ", ".join(item["conditions"]),
             str(item["disconnections_count"]),
             item["reconnect_time"] or "-",
