@@ -23,7 +23,13 @@ from stream_health_api.params import (
     parse_params,
 )
 from stream_health_api.responses import StreamPage, Unauthenticated, ValidationFailed
-from stream_health_api.views import Presentation, stream_item, sub_server_ids
+from stream_health_api.views import (
+    Documents,
+    Presentation,
+    stream_document,
+    stream_item,
+    sub_server_ids,
+)
 
 PATH = "/api/admin/v1/streams/inactive"
 MAX_BODY_BYTES = 64 * 1024
@@ -136,12 +142,14 @@ def inactive_router(
         )
         async with pool().acquire() as conn:
             listed = await list_page(conn, query)
-            wanted = {i for row in listed.rows for i in sub_server_ids(row)}
+            documents = [stream_document(row) for row in listed.rows]
+            wanted = {i for document in documents for i in sub_server_ids(document)}
             servers = await server_documents(conn, ids=wanted) if wanted else {}
         show = Presentation(conditions, expose_credentials, clock_ms() - stale_after_ms)
+        page_documents = Documents(servers)
         items = [
-            stream_item(row["uid"], row["disconnections"], row, servers, show)
-            for row in listed.rows
+            stream_item(row, sent, page_documents, show)
+            for row, sent in zip(listed.rows, documents, strict=True)
         ]
         total = listed.total
         links, meta = paginator_envelope(

@@ -63,18 +63,21 @@ def vms_time(at_ms: int | None) -> str | None:
     return datetime.fromtimestamp(at_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def sub_server_ids(detail: Mapping[str, Any]) -> list[int]:
+def sub_server_ids(stream: Mapping[str, Any]) -> list[int]:
     """The sub-server ids a stream's stored snapshot names."""
-    if detail["stream"] is None:
-        return []
-    ids = orjson.loads(detail["stream"]).get("sub_server_ids") or []
+    ids = stream.get("sub_server_ids") or []
     return [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
 
 
-def _stream_fields(uid: str, document: str | None, show: Presentation) -> dict[str, Any]:
+def stream_document(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The stream's stored snapshot ({} while inventory does not know it)."""
+    document = detail["stream"]
+    return {} if document is None else orjson.loads(document)
+
+
+def _stream_fields(uid: str, sent: Mapping[str, Any], show: Presentation) -> dict[str, Any]:
     # Seed 000's fields always, in its order (null when the VMS did not send one), then any
     # further field the VMS sent.
-    sent: dict[str, Any] = {} if document is None else orjson.loads(document)
     fields = {name: sent.get(name) for name in STREAM_FIELDS}
     fields.update((k, v) for k, v in sent.items() if k not in _INVENTORY_ONLY)
     fields["uuid"] = uid
@@ -86,13 +89,30 @@ def _stream_fields(uid: str, document: str | None, show: Presentation) -> dict[s
     return fields
 
 
-def _server(detail: Mapping[str, Any]) -> dict[str, Any] | None:
-    if detail["server"] is None:
-        return None
-    server: dict[str, Any] = orjson.loads(detail["server"])
-    if detail["server_extra"] is not None:  # the latest pulse's statistics are the freshest
-        server["extra"] = orjson.loads(detail["server_extra"])
-    return server
+class Documents:
+    """Stored documents of one page, embedded as the JSON text they are (parsed once at most)."""
+
+    def __init__(self, sub_servers: Mapping[int, str]) -> None:
+        self._sub_servers = {i: orjson.Fragment(doc) for i, doc in sub_servers.items()}
+        self._servers: dict[tuple[str, str | None], orjson.Fragment] = {}
+
+    def server(self, document: str | None, extra: str | None) -> orjson.Fragment | None:
+        """The server's document; its `extra` is the latest pulse's statistics when one came."""
+        if document is None:
+            return None
+        key = (document, extra)
+        if key not in self._servers:
+            if extra is None:
+                self._servers[key] = orjson.Fragment(document)
+            else:
+                server = orjson.loads(document)
+                server["extra"] = orjson.Fragment(extra)
+                self._servers[key] = orjson.Fragment(orjson.dumps(server))
+        return self._servers[key]
+
+    def sub_servers(self, ids: Iterable[int]) -> list[orjson.Fragment]:
+        """The documents of the sub-servers inventory knows."""
+        return [self._sub_servers[i] for i in ids if i in self._sub_servers]
 
 
 def _conditions(stored: Iterable[str], names: Sequence[str]) -> list[str]:
@@ -101,25 +121,22 @@ def _conditions(stored: Iterable[str], names: Sequence[str]) -> list[str]:
 
 
 def stream_item(
-    uid: str,
-    disconnections: int,
-    detail: Mapping[str, Any],
-    servers: Mapping[int, str],
-    show: Presentation,
+    detail: Mapping[str, Any], sent: Mapping[str, Any], documents: Documents, show: Presentation
 ) -> dict[str, Any]:
-    """One `data` item: the stream's fields, its joins, `is_actual` and its conditions."""
-    item = _stream_fields(uid, detail["stream"], show)
+    """One `data` item from a page row and its stream document (`stream_document(detail)`)."""
+    item = _stream_fields(detail["uid"], sent, show)
     seen_ms = detail["server_seen_ms"]
     item["reconnect_attempt"] = detail["reconnect_attempt"]
     item["reconnect_total"] = detail["reconnect_total"]
     item["reconnect_time"] = vms_time(detail["last_reconnect_ms"])
-    item["disconnections_count"] = disconnections
-    item["camera"] = None if detail["camera"] is None else orjson.loads(detail["camera"])
-    item["server"] = _server(detail)
-    item["sub_servers"] = [orjson.loads(servers[i]) for i in sub_server_ids(detail) if i in servers]
+    item["disconnections_count"] = detail["disconnections"]
+    camera = detail["camera"]
+    item["camera"] = None if camera is None else orjson.Fragment(camera)
+    item["server"] = documents.server(detail["server"], detail["server_extra"])
+    item["sub_servers"] = documents.sub_servers(sub_server_ids(sent))
     item["is_actual"] = (
-        detail["stream"] is not None
-        and item["server"] is not None
+        bool(sent)
+        and detail["server"] is not None
         and seen_ms is not None
         and seen_ms >= show.fresh_after_ms
     )

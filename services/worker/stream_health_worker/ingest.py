@@ -28,6 +28,7 @@ from stream_health.db.windows import (
     save_partition_rules,
     save_windows,
 )
+from stream_health.domain.classify import ANY_CONDITION
 from stream_health.domain.conditions import conditions_from_data, conditions_to_data
 from stream_health.domain.stream import Rules
 from stream_health_worker.apply import Work
@@ -174,6 +175,9 @@ async def store(conn: Any, work: Work) -> None:
     for change in work.changes:
         deltas.update(change.entered)
         deltas.subtract(change.left)
+        # ANY_CONDITION counts the streams in at least one (the admin list's total for "any").
+        was_in = len(change.conditions) - len(change.entered) + len(change.left) > 0
+        deltas[ANY_CONDITION] += bool(change.conditions) - was_in
     await add_condition_counts(conn, deltas=deltas)
 
 

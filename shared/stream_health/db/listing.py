@@ -138,18 +138,21 @@ _SORTABLE = frozenset(
 )
 
 
+# The page's uids come from the (condition, column, uid) index alone (an index-only scan, however
+# deep the page); the rest of each row is read for the page's rows only.
 _PAGE = """
 WITH page AS (
-    SELECT uid, disconnections, {column} AS sort_key FROM stream_list WHERE {where}
+    SELECT uid, {column} AS sort_key FROM stream_list WHERE {where}
     ORDER BY {column} {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
 )
-SELECT (SELECT count(*) FROM stream_list WHERE {where}) AS total,
-       p.uid, p.disconnections, w.conditions, w.last_reconnect_ms,
+SELECT ({count}) AS total,
+       p.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
        {attempt} AS reconnect_attempt, {total} AS reconnect_total,
        s.doc::text AS stream, c.doc::text AS camera, v.doc::text AS server,
        a.last_event_ms AS server_seen_ms, a.extra::text AS server_extra
 FROM (SELECT) AS one LEFT JOIN (
     page p
+    JOIN stream_list l ON l.condition = $1 AND l.uid = p.uid
     JOIN stream_windows w ON w.uid = p.uid
     LEFT JOIN inventory_streams s ON s.uuid = p.uid
     LEFT JOIN inventory_cameras c ON c.id = s.camera_id
@@ -173,7 +176,15 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
     if query.sort_column not in _SORTABLE:
         raise ValueError(f"not a sort column: {query.sort_column}")
     where, args = query.where()
+    filtered = query.search is not None or query.ip is not None or query.domain is not None
+    # Unfiltered, the total is the condition's counter, kept by the same transactions.
+    count = (
+        f"SELECT count(*) FROM stream_list WHERE {where}"  # noqa: S608
+        if filtered
+        else "SELECT coalesce(max(streams), 0) FROM condition_counts WHERE condition = $1"
+    )
     sql = _PAGE.format(
+        count=count,
         column=query.sort_column,
         direction="DESC" if query.descending else "ASC",
         where=where,

@@ -229,6 +229,7 @@ async def test_the_seed_rows_stream_is_in_the_disabled_condition_only(
 
     seed_uuid = seed_000()["data"][0]["uuid"]
     assert [i["uuid"] for i in disabled["data"]] == [seed_uuid]
+    assert disabled["meta"]["total"] == 1
     assert seed_uuid not in {i["uuid"] for i in incorrect["data"]}
 
 
@@ -426,3 +427,14 @@ async def test_a_shown_count_falls_when_a_reconnection_ages_out_with_no_further_
     assert [i["disconnections_count"] for i in before] == [2]
     assert [i["disconnections_count"] for i in after] == [1]
     assert [i["disconnections_count"] for i in anywhere] == [1]
+
+
+@pytest.mark.parametrize("condition", [None, "incorrect", "problematic", "disabled"])
+async def test_the_unfiltered_total_counts_every_listed_stream(
+    client: httpx.AsyncClient, condition: str | None
+) -> None:
+    params = {"per_page": 100} | ({"condition": condition} if condition else {})
+    body = (await _get(client, **params)).json()
+
+    # Unfiltered, the total comes from the counters the worker keeps beside the rows.
+    assert body["meta"]["total"] == len(body["data"]) > 0

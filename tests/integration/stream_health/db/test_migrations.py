@@ -81,12 +81,16 @@ async def test_upgrading_to_condition_counts_starts_from_the_stored_streams(
                 text("SELECT c, count(*) FROM stream_windows, unnest(conditions) AS c GROUP BY c")
             )
             stored: dict[str, int] = dict(grouped.all())
+            anywhere = await connection.execute(  # 0005 counts the streams in any condition
+                text("SELECT count(*) FROM stream_windows WHERE cardinality(conditions) > 0")
+            )
+            stored["*"] = anywhere.scalar_one()
         async with engine.begin() as connection:  # leave the session database as it was
             await connection.execute(text("DELETE FROM stream_windows WHERE uid LIKE 'mig-%'"))
             await connection.execute(
                 text(
                     "UPDATE condition_counts SET streams = streams - CASE condition "
-                    "WHEN 'incorrect' THEN 2 WHEN 'problematic' THEN 1 ELSE 0 END"
+                    "WHEN 'incorrect' THEN 2 WHEN 'problematic' THEN 1 WHEN '*' THEN 2 ELSE 0 END"
                 )
             )
     finally:

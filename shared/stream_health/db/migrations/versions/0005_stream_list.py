@@ -94,6 +94,11 @@ def upgrade() -> None:
             [sa.text(f"{column} gin_trgm_ops")],
             postgresql_using="gin",
         )
+    # The streams in any condition, counted like each condition's (the list's unfiltered total).
+    op.execute(
+        "INSERT INTO condition_counts (condition, streams) "
+        "SELECT '*', count(*) FROM stream_windows WHERE cardinality(conditions) > 0"
+    )
     # Forget which conditions each partition was judged by: on its next assignment the owner
     # re-judges every stored stream (cause `config` only where something changes) and so
     # writes every list row, with counts that only the domain can compute.
@@ -101,6 +106,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM condition_counts WHERE condition = '*'")
     op.drop_table("stream_list")
     for table in ("inventory_streams", "inventory_cameras", "inventory_servers"):
         op.execute(f"ALTER TABLE {table} ALTER COLUMN doc TYPE jsonb USING doc::jsonb")
