@@ -53,3 +53,15 @@ def parse_indented(lines: list[str]) -> dict[str, Any]:
 def seed_000() -> dict[str, Any]:
     """Seed 000's example 200 response: `data` (one item), `links`, `meta` (truncated links)."""
     return parse_indented(_body_lines(SEED_000.read_text()))
+
+
+SEED_003 = SEEDS / "003_67dbdcc90f5d1322.txt"
+
+
+def seed_003() -> dict[str, Any]:
+    """Seed 003's example 200 object (printed whole, as JSON)."""
+    lines = SEED_003.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line == "{")
+    end = next(i for i, line in enumerate(lines) if line == "}" and i > start)
+    document: dict[str, Any] = orjson.loads("\n".join(lines[start : end + 1]))
+    return document

@@ -12,6 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from stream_health.config.settings import Settings
+from stream_health.kafka.topics import ensure_topics, topic_specs
 from tests.conftest import fresh_database
 from tests.e2e.processes import Service, free_port, service_env
 from tests.integration.stream_health_api.harness import (
@@ -29,6 +30,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 async def populated(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
     async with fresh_database("schema") as url:
         listed = list_settings(url, tmp_path_factory.mktemp("schema"))
+        # The callback endpoint publishes: its topic exists, named for this test only.
+        await ensure_topics(listed.kafka_bootstrap, topic_specs(listed.topics, partitions=1))
         fleet = Fleet(listed)
         try:
             await populate(fleet)

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter
 from stream_health.config.settings import Settings
 from stream_health.db.engine import make_engine, make_read_pool
 from stream_health.ops import database_probe, ops_router
+from stream_health_api.analytics import analytics_router
 from stream_health_api.auth import Authenticator
 from stream_health_api.inactive import inactive_router, invalid
 from stream_health_api.params import InvalidParameters
@@ -62,10 +63,25 @@ def build_app(settings: Settings) -> FastAPI:
             raise RuntimeError("kafka unreachable")
 
     app = FastAPI(title="stream-health api", version="0.1.0", lifespan=lifespan)
+    authenticator = Authenticator.from_settings(settings)
+
+    async def publish_callback(job_uid: str, value: bytes) -> None:
+        await broker.publish(
+            value, topic=settings.topics.orchestrator_callbacks, key=job_uid.encode()
+        )
+
+    app.include_router(
+        analytics_router(
+            pool=lambda: pools[0],
+            authenticator=authenticator,
+            publish=publish_callback,
+            callback_allow=settings.callback_allow,
+        )
+    )
     app.include_router(
         inactive_router(
             pool=lambda: pools[0],
-            authenticator=Authenticator.from_settings(settings),
+            authenticator=authenticator,
             conditions=conditions.names,
             expose_credentials=settings.expose_stream_credentials,
             stale_after_ms=int(settings.server_stale_after.total_seconds() * 1000),

@@ -108,3 +108,26 @@ class ValidationFailed(BaseModel):
 
     message: str
     errors: dict[str, list[str]]
+
+
+class AnalyticsStream(_VmsObject):
+    """Seed 003's object as the orchestrator sent it; `status` and `updated_at` are the latest
+    callback's when it is newer than the snapshot."""
+
+    job_uid: str
+    stream_uid: str = Field(description="the uuid of the camera stream it analyses")
+    status: int | None = Field(description="the status number (1 WORKING ... 12 STOPPED)")
+
+
+class NotFound(BaseModel):
+    """404 in the shape of seed 003's service."""
+
+    detail: str = Field(examples=["Stream not found"])
+
+
+class CallbackAccepted(BaseModel):
+    """201: the callback as published to orchestrator.callbacks (the status as its number)."""
+
+    streamUid: str  # noqa: N815  (the orchestrator's field name)
+    status: int
+    received_at: str

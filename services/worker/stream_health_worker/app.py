@@ -74,6 +74,7 @@ def build_app(settings: Settings) -> FastAPI:
         topics=settings.topics,
         roles=topic_roles(settings.topics),
         owner=owner,
+        down_statuses=frozenset(settings.analytics_down_statuses),
     )
     lock = asyncio.Lock()  # one transaction on the windows at a time: batch or drain
     broker = KafkaBroker(

@@ -70,6 +70,12 @@ class Work:
         for uid in uids:
             self.outgoing.append(outputs.signal(Recheck(uid=uid), topic=self.topics.signals))
 
+    def count_reconnects(self, counted: list[tuple[str, int, int]]) -> None:
+        """Reconnections from analytics (uid, at_ms, event id): to their owners, as signals."""
+        for uid, at_ms, event_id in counted:
+            signal = CountedReconnect(uid=uid, at_ms=at_ms, event_id=event_id)
+            self.outgoing.append(outputs.signal(signal, topic=self.topics.signals))
+
     def media_event(self, record: RawRecord) -> str:
         """Route one media-server event; returns its type for the counters."""
         try:

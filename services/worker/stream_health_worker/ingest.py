@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.activity import record_activity
+from stream_health.db.analytics import CallbackWrite, JobWrite, apply_callbacks, apply_jobs
 from stream_health.db.engine import driver_connection
 from stream_health.db.inventory import apply_snapshots
 from stream_health.db.listing import save_listing
@@ -34,6 +35,7 @@ from stream_health.domain.stream import Rules
 from stream_health_worker.apply import Work
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import RawRecord, TopicRole, record_type
+from stream_health_worker.schemas.analytics import callback_event_id, parse_callback, parse_job
 from stream_health_worker.schemas.errors import Rejected
 from stream_health_worker.schemas.inventory import inventory_kinds, parse_snapshot
 
@@ -46,6 +48,7 @@ class WorkerContext:
     topics: TopicNames
     roles: dict[str, TopicRole]
     owner: WindowOwner
+    down_statuses: frozenset[int] = frozenset({7})  # callback statuses counted as reconnections
 
 
 @dataclass(slots=True)
@@ -118,6 +121,49 @@ async def _apply_inventory(
             work.recheck(await apply_snapshots(conn, kind=kind, items=items))
 
 
+def _job_writes(records: list[RawRecord], work: Work) -> list[JobWrite]:
+    """Per job, what stands after the batch's snapshots and tombstones, in topic order."""
+    writes: dict[str, JobWrite] = {}
+    for record in records:
+        try:
+            job_uid, job, document = parse_job(record.key, record.value)
+        except Rejected as rejected:
+            work.reject(record, rejected.reason)
+            continue
+        held = writes.get(job_uid)
+        deleted_first = held is not None and held.deleted_first
+        if job is None:
+            writes[job_uid] = JobWrite(job_uid, deleted_first=True)
+        elif held is None or held.updated_ms is None or job.updated_ms >= held.updated_ms:
+            writes[job_uid] = JobWrite(
+                job_uid, job.stream_uid, document, job.updated_ms, deleted_first=deleted_first
+            )
+    return list(writes.values())
+
+
+async def _apply_analytics(
+    conn: Any, ctx: WorkerContext, records: list[RawRecord], work: Work
+) -> None:
+    jobs = [r for r in records if r.topic == ctx.topics.orchestrator_jobs]
+    counted = await apply_jobs(conn, writes=_job_writes(jobs, work))
+    callbacks = []
+    for record in (r for r in records if r.topic == ctx.topics.orchestrator_callbacks):
+        try:
+            callback = parse_callback(record.key, record.value)
+        except Rejected as rejected:
+            work.reject(record, rejected.reason)
+            continue
+        down = callback.status in ctx.down_statuses
+        event_id = callback_event_id(record.topic, record.partition, record.offset)
+        callbacks.append(
+            CallbackWrite(
+                callback.job_uid, callback.status, callback.received_ms, event_id if down else None
+            )
+        )
+    counted += await apply_callbacks(conn, writes=callbacks)
+    work.count_reconnects(counted)
+
+
 async def apply_batch(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -145,6 +191,8 @@ async def apply_batch(
         work = result.work = Work(ctx.owner, topics=ctx.topics, now_ms=now_ms)
         inventory = set(inventory_kinds(ctx.topics))
         await _apply_inventory(conn, ctx, [r for r in fresh if r.topic in inventory], work)
+        analytics = {ctx.topics.orchestrator_jobs, ctx.topics.orchestrator_callbacks}
+        await _apply_analytics(conn, ctx, [r for r in fresh if r.topic in analytics], work)
         for record in fresh:
             role = ctx.roles[record.topic]
             if role is TopicRole.MEDIA_EVENTS:

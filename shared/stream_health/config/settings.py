@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stream_health.config.conditions import load_conditions
+from stream_health.domain.analytics import status_number
 from stream_health.domain.conditions import ConditionSet
 
 LOCAL_DATABASE_URL = "postgresql+asyncpg://stream_health:stream_health@127.0.0.1:5432/stream_health"
@@ -86,6 +87,8 @@ class Settings(BaseSettings):
     server_stale_after: timedelta = timedelta(minutes=5)
     max_future_skew: timedelta = timedelta(minutes=5)
     expose_stream_credentials: bool = False
+    # Callback statuses that count as a reconnection of the job's camera stream (SPEC 2.4).
+    analytics_down_statuses: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7])
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     worker_host: str = "127.0.0.1"
@@ -110,6 +113,17 @@ class Settings(BaseSettings):
             if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
                 raise ValueError("each service token is the SHA-256 hex digest of the token")
         return [d.lower() for d in digests]
+
+    @field_validator("analytics_down_statuses", mode="before")
+    @classmethod
+    def _statuses(cls, value: Any) -> Any:
+        numbers = []
+        for status in _split_commas(value):
+            number = status_number(status)
+            if number is None:
+                raise ValueError(f"not an orchestrator status: {status!r} (e.g. DOWN or 7)")
+            numbers.append(number)
+        return numbers
 
     @field_validator("callback_allow", mode="before")
     @classmethod

@@ -17,7 +17,7 @@ import jwt
 import orjson
 
 from stream_health.config.conditions import load_conditions
-from stream_health.config.settings import Settings, TopicNames
+from stream_health.config.settings import Settings
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
 from stream_health.domain.stream import Rules
 from stream_health_api.app import build_app
@@ -25,7 +25,7 @@ from stream_health_worker.ingest import WorkerContext, apply_batch
 from stream_health_worker.outputs import iso_ms
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
-from tests.conftest import base_settings
+from tests.conftest import base_settings, unique_topics
 from tests.seeds import seed_000
 
 JWT_SECRET = "list-tests-hs256-secret-of-enough-length"
@@ -104,6 +104,26 @@ class Fleet:
         value = None if document is None else orjson.dumps(document)
         return self._record(topic, str(object_id).encode(), value)
 
+    def job(self, job_uid: str, document: dict[str, Any] | None) -> Record:
+        value = None if document is None else orjson.dumps(document)
+        return self._record(self.topics.orchestrator_jobs, job_uid.encode(), value)
+
+    def callback(self, job_uid: str, status: int | str, received_ms: int) -> Record:
+        body = {"streamUid": job_uid, "status": status, "received_at": iso_ms(received_ms)}
+        return self._record(
+            self.topics.orchestrator_callbacks, job_uid.encode(), orjson.dumps(body)
+        )
+
+    async def changes(self, uid: str) -> list[dict[str, Any]]:
+        """The state changes queued for `uid` (no relay runs here), oldest first."""
+        async with self.sessions() as session:
+            conn = await driver_connection(session)
+            rows = await conn.fetch(
+                "SELECT value FROM outbox WHERE topic = $1 ORDER BY id", self.topics.changes
+            )
+        changes = [orjson.loads(row["value"]) for row in rows]
+        return [change for change in changes if change["stream_uid"] == uid]
+
     def event(
         self,
         kind: str,
@@ -132,11 +152,10 @@ class Fleet:
 def list_settings(database_url: str, tmp: Path, **overrides: Any) -> Settings:
     conditions = tmp / "conditions.yaml"
     conditions.write_text(CONDITIONS)
-    tag = uuid.uuid4().hex[:8]
     return base_settings(
         database_url=database_url,
         conditions=conditions,
-        topics=TopicNames(signals=f"sig-{tag}", changes=f"ch-{tag}", dlq=f"dlq-{tag}"),
+        topics=unique_topics(),  # never the demo's topics, even when nothing is published
         jwt_key=JWT_SECRET,
         service_tokens=hashlib.sha256(SERVICE_TOKEN.encode()).hexdigest(),
         **overrides,

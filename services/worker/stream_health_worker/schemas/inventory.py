@@ -176,7 +176,8 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _document(value: bytes) -> dict[str, Any]:
+def document_of(value: bytes) -> dict[str, Any]:
+    """A record's JSON object, or Rejected saying why it is not one."""
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -195,7 +196,7 @@ def parse_snapshot(
     object_id = _key_id(key)
     if value is None:
         return object_id, None
-    document = _document(value)
+    document = document_of(value)
     try:
         snapshot = _MODELS[kind].model_validate(document)
     except ValidationError as error:
