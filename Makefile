@@ -78,5 +78,9 @@ test: stack lint typecheck ## lint, typecheck and the whole suite on the real st
 bench: stack ## worker-throughput benchmark into bench/RESULTS.md (flags: BENCH_ARGS="--help")
 	$(BIN)/python -m bench.worker_throughput $(BENCH_ARGS)
 
+.PHONY: bench-list
+bench-list: stack ## list-endpoint benchmark into bench/RESULTS.md (flags: BENCH_ARGS="--help")
+	$(BIN)/python -m bench.list_endpoint $(BENCH_ARGS)
+
 clean: down ## remove the venv and the local stack's data
 	rm -rf $(VENV) .stack
