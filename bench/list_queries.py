@@ -15,7 +15,7 @@ from stream_health.db.listing import SHOWN_COUNTERS
 from stream_health.domain.classify import ANY_CONDITION
 from stream_health.domain.conditions import ReconnectCondition
 from stream_health_api.params import SORTS as API_SORTS
-from stream_health_api.views import sub_server_ids
+from stream_health_api.views import stream_document, sub_server_ids
 
 PATH = "/api/admin/v1/streams/inactive"
 CONDITIONS = (ANY_CONDITION, "incorrect", "problematic", "disabled")
@@ -212,30 +212,18 @@ async def indexed(conn: Any, combo: Combo, *, page: int, per_page: int) -> Timed
         domain=combo.value if combo.filter == "domain" else None,
     )
     started = time.perf_counter()
-    list_page = getattr(listing, "list_page", None)
-    if list_page is not None:  # count and page in one statement
-        listed = await list_page(conn, query)
-        total, rows = int(listed.total), list(listed.rows)
-        uuids = [row["uid"] for row in rows]
-    else:  # the first read path: count, page uids, details, in one snapshot
-        legacy: Any = listing  # functions the current module may no longer have
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            total = await legacy.count_listed(conn, query)
-            page_rows = await legacy.page_uids(conn, query) if query.offset < total else []
-            uuids = [uid for uid, _ in page_rows]
-            details = await legacy.stream_details(conn, uids=uuids)
-            rows = list(details.values())
-    wanted = {i for row in rows for i in sub_server_ids(row)}
-    if wanted:
-        await listing.server_documents(conn, ids=wanted)
+    listed = await listing.list_page(conn, query)  # count and page in one statement
+    total, rows = int(listed.total), list(listed.rows)
+    uuids = [row["uid"] for row in rows]
+    wanted = {i for row in rows for i in sub_server_ids(stream_document(row))}
+    wanted |= {row["server_id"] for row in rows if row["server_id"] is not None}
+    await listing.server_documents(conn, ids=wanted)
     return Timed(ms=(time.perf_counter() - started) * 1000, total=total, uuids=uuids)
 
 
 def read_path() -> str:
-    """Which read path `indexed` calls (the api's may change while the bench is written)."""
-    if hasattr(listing, "list_page"):
-        return "list_page + server_documents"
-    return "count_listed + page_uids + stream_details + server_documents"
+    """Which read path `indexed` calls: the api's own."""
+    return "list_page + server_documents"
 
 
 def percentile(values: Sequence[float], q: float) -> float:

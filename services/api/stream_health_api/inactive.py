@@ -144,7 +144,8 @@ def inactive_router(
             listed = await list_page(conn, query)
             documents = [stream_document(row) for row in listed.rows]
             wanted = {i for document in documents for i in sub_server_ids(document)}
-            servers = await server_documents(conn, ids=wanted) if wanted else {}
+            wanted |= {row["server_id"] for row in listed.rows if row["server_id"] is not None}
+            servers = await server_documents(conn, ids=wanted)
         show = Presentation(conditions, expose_credentials, clock_ms() - stale_after_ms)
         page_documents = Documents(servers)
         items = [

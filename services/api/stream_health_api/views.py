@@ -90,29 +90,29 @@ def _stream_fields(uid: str, sent: Mapping[str, Any], show: Presentation) -> dic
 
 
 class Documents:
-    """Stored documents of one page, embedded as the JSON text they are (parsed once at most)."""
+    """The servers of one page, each embedded as JSON text built once however often it shows."""
 
-    def __init__(self, sub_servers: Mapping[int, str]) -> None:
-        self._sub_servers = {i: orjson.Fragment(doc) for i, doc in sub_servers.items()}
-        self._servers: dict[tuple[str, str | None], orjson.Fragment] = {}
+    def __init__(self, servers: Mapping[int, tuple[str, str | None]]) -> None:
+        self._stored = servers
+        self._built: dict[int, orjson.Fragment] = {}
 
-    def server(self, document: str | None, extra: str | None) -> orjson.Fragment | None:
+    def server(self, server_id: int | None) -> orjson.Fragment | None:
         """The server's document; its `extra` is the latest pulse's statistics when one came."""
-        if document is None:
+        if server_id is None or server_id not in self._stored:
             return None
-        key = (document, extra)
-        if key not in self._servers:
+        if server_id not in self._built:
+            document, extra = self._stored[server_id]
             if extra is None:
-                self._servers[key] = orjson.Fragment(document)
+                self._built[server_id] = orjson.Fragment(document)
             else:
                 server = orjson.loads(document)
                 server["extra"] = orjson.Fragment(extra)
-                self._servers[key] = orjson.Fragment(orjson.dumps(server))
-        return self._servers[key]
+                self._built[server_id] = orjson.Fragment(orjson.dumps(server))
+        return self._built[server_id]
 
     def sub_servers(self, ids: Iterable[int]) -> list[orjson.Fragment]:
         """The documents of the sub-servers inventory knows."""
-        return [self._sub_servers[i] for i in ids if i in self._sub_servers]
+        return [built for i in ids if (built := self.server(i)) is not None]
 
 
 def _conditions(stored: Iterable[str], names: Sequence[str]) -> list[str]:
@@ -132,11 +132,11 @@ def stream_item(
     item["disconnections_count"] = detail["disconnections"]
     camera = detail["camera"]
     item["camera"] = None if camera is None else orjson.Fragment(camera)
-    item["server"] = documents.server(detail["server"], detail["server_extra"])
+    item["server"] = documents.server(detail["server_id"])
     item["sub_servers"] = documents.sub_servers(sub_server_ids(sent))
     item["is_actual"] = (
         bool(sent)
-        and detail["server"] is not None
+        and item["server"] is not None
         and seen_ms is not None
         and seen_ms >= show.fresh_after_ms
     )

@@ -148,8 +148,8 @@ WITH page AS (
 SELECT ({count}) AS total,
        p.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
        {attempt} AS reconnect_attempt, {total} AS reconnect_total,
-       s.doc::text AS stream, c.doc::text AS camera, v.doc::text AS server,
-       a.last_event_ms AS server_seen_ms, a.extra::text AS server_extra
+       s.doc::text AS stream, c.doc::text AS camera, v.id AS server_id,
+       a.last_event_ms AS server_seen_ms
 FROM (SELECT) AS one LEFT JOIN (
     page p
     JOIN stream_list l ON l.condition = $1 AND l.uid = p.uid
@@ -183,13 +183,15 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
         if filtered
         else "SELECT coalesce(max(streams), 0) FROM condition_counts WHERE condition = $1"
     )
+    # LIMIT and OFFSET as parameters: one prepared statement per query shape, not per page.
+    args += [int(query.limit), int(query.offset)]
     sql = _PAGE.format(
         count=count,
         column=query.sort_column,
         direction="DESC" if query.descending else "ASC",
         where=where,
-        limit=int(query.limit),
-        offset=int(query.offset),
+        limit=f"${len(args) - 1}",
+        offset=f"${len(args)}",
         attempt=SHOWN_COUNTERS["reconnect_attempt"],
         total=SHOWN_COUNTERS["reconnect_total"],
     )
@@ -198,12 +200,15 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
     return ListedPage(total, [row for row in rows if row["uid"] is not None])
 
 
-async def server_documents(conn: Any, *, ids: Collection[int]) -> dict[int, str]:
-    """The stored documents (JSON text) of the servers `ids` that inventory knows."""
+async def server_documents(conn: Any, *, ids: Collection[int]) -> dict[int, tuple[str, str | None]]:
+    """Per server of `ids` that inventory knows: its document and its latest pulse's
+    statistics (JSON text), read once per page however many of its streams are listed."""
     if not ids:
         return {}
     rows = await conn.fetch(
-        "SELECT id, doc::text AS doc FROM inventory_servers WHERE id = ANY($1::bigint[])",
+        "SELECT v.id, v.doc::text AS doc, a.extra::text AS extra FROM inventory_servers v "
+        "LEFT JOIN server_activity a ON a.domain = lower(v.domain) "
+        "WHERE v.id = ANY($1::bigint[])",
         sorted(ids),
     )
-    return {row["id"]: row["doc"] for row in rows}
+    return {row["id"]: (row["doc"], row["extra"]) for row in rows}
