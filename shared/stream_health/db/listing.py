@@ -140,11 +140,22 @@ _SORTABLE = frozenset(
 
 # The page's uids come from the (condition, column, uid) index alone (an index-only scan, however
 # deep the page); the rest of each row is read for the page's rows only.
-_PAGE = """
+# Filtered, the rows passing are read once (a trigram or domain index scan), then sorted and
+# counted in memory: scanning them twice (page, then count) cost twice as much.
+_PASSING = """
+WITH passing AS MATERIALIZED (SELECT uid, {column} AS sort_key FROM stream_list WHERE {where}),
+page AS (
+    SELECT uid, sort_key FROM passing
+    ORDER BY sort_key {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
+)
+"""
+_INDEXED = """
 WITH page AS (
     SELECT uid, {column} AS sort_key FROM stream_list WHERE {where}
     ORDER BY {column} {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
 )
+"""
+_PAGE = """
 SELECT ({count}) AS total,
        p.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
        {attempt} AS reconnect_attempt, {total} AS reconnect_total,
@@ -179,13 +190,14 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
     filtered = query.search is not None or query.ip is not None or query.domain is not None
     # Unfiltered, the total is the condition's counter, kept by the same transactions.
     count = (
-        f"SELECT count(*) FROM stream_list WHERE {where}"  # noqa: S608
+        "SELECT count(*) FROM passing"
         if filtered
         else "SELECT coalesce(max(streams), 0) FROM condition_counts WHERE condition = $1"
     )
     # LIMIT and OFFSET as parameters: one prepared statement per query shape, not per page.
     args += [int(query.limit), int(query.offset)]
-    sql = _PAGE.format(
+    sql = (_PASSING if filtered else _INDEXED) + _PAGE
+    sql = sql.format(
         count=count,
         column=query.sort_column,
         direction="DESC" if query.descending else "ASC",
