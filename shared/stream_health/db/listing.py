@@ -18,18 +18,27 @@ from sqlmodel import Field, SQLModel
 
 
 class StreamListRow(SQLModel, table=True):
-    """One stream under one condition, with every value the list filters or sorts by."""
+    """One stream under one condition: the listed values every reconnection changes."""
 
     __tablename__ = "stream_list"
 
     condition: str = Field(sa_column=Column(Text, primary_key=True))
     uid: str = Field(sa_column=Column(Text, primary_key=True))
-    stream_id: int | None = Field(default=None, sa_column=Column(BigInteger))
-    camera_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     reconnect_attempt: int | None = Field(default=None, sa_column=Column(BigInteger))
     reconnect_total: int | None = Field(default=None, sa_column=Column(BigInteger))
     reconnect_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
     disconnections: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class StreamListFactsRow(SQLModel, table=True):
+    """One stream under one condition: the listed values only inventory changes."""
+
+    __tablename__ = "stream_list_facts"
+
+    condition: str = Field(sa_column=Column(Text, primary_key=True))
+    uid: str = Field(sa_column=Column(Text, primary_key=True))
+    stream_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    camera_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     bitrate: int | None = Field(default=None, sa_column=Column(BigInteger))
     output_rate: int | None = Field(default=None, sa_column=Column(BigInteger))
     created_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
@@ -46,13 +55,15 @@ _COUNTER = (
 )
 SHOWN_COUNTERS = {f: _COUNTER.format(f=f) for f in ("reconnect_attempt", "reconnect_total")}
 
-_VALUES = {
-    "stream_id": "s.id",
-    "camera_id": "s.camera_id",
+_HOT = {
     "reconnect_attempt": SHOWN_COUNTERS["reconnect_attempt"],
     "reconnect_total": SHOWN_COUNTERS["reconnect_total"],
     "reconnect_ms": "w.last_reconnect_ms",
     "disconnections": "b.disconnections",
+}
+_FACTS = {
+    "stream_id": "s.id",
+    "camera_id": "s.camera_id",
     "bitrate": "s.bitrate",
     "output_rate": "s.output_rate",
     "created_at": "s.created_at",
@@ -61,24 +72,41 @@ _VALUES = {
     "ip": "lower(coalesce(s.ip, ''))",
     "domain": "lower(v.domain)",
 }
-_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in _VALUES)
-_CHANGED = (
-    f"({', '.join(f'stream_list.{c}' for c in _VALUES)}) IS DISTINCT FROM "
-    f"({', '.join(f'EXCLUDED.{c}' for c in _VALUES)})"
-)
-# Built once from the constant names above: no input reaches these strings.
-_UPSERT = (
-    f"INSERT INTO stream_list (condition, uid, {', '.join(_VALUES)}) "  # noqa: S608
-    f"SELECT b.condition, b.uid, {', '.join(_VALUES.values())} "
+HOT_COLUMNS = frozenset(_HOT)  # the others are stream_list_facts columns
+_JOINS = (
     "FROM stream_list_batch b JOIN stream_windows w ON w.uid = b.uid "
     "LEFT JOIN inventory_streams s ON s.uuid = b.uid "
     "LEFT JOIN inventory_cameras c ON c.id = s.camera_id "
     "LEFT JOIN inventory_servers v ON v.id = s.server_id "
-    f"ON CONFLICT (condition, uid) DO UPDATE SET {_SET} WHERE {_CHANGED}"
 )
-_DELETE = (
-    "DELETE FROM stream_list l WHERE l.uid = ANY($1::text[]) AND NOT EXISTS "
-    "(SELECT 1 FROM stream_list_batch b WHERE b.uid = l.uid AND b.condition = l.condition)"
+
+
+def _upsert(table: str, values: dict[str, str]) -> str:
+    # Built from the constant names above only. A row whose values did not change is not
+    # rewritten, so it costs no index entries.
+    columns = ", ".join(values)
+    changed = (
+        f"({', '.join(f'{table}.{c}' for c in values)}) IS DISTINCT FROM "
+        f"({', '.join(f'EXCLUDED.{c}' for c in values)})"
+    )
+    return (
+        f"INSERT INTO {table} (condition, uid, {columns}) "
+        f"SELECT b.condition, b.uid, {', '.join(values.values())} {_JOINS}"
+        f"ON CONFLICT (condition, uid) DO UPDATE SET "
+        f"{', '.join(f'{c} = EXCLUDED.{c}' for c in values)} WHERE {changed}"
+    )
+
+
+def _delete(table: str) -> str:
+    return (
+        f"DELETE FROM {table} l WHERE l.uid = ANY($1::text[]) AND NOT EXISTS "  # noqa: S608
+        "(SELECT 1 FROM stream_list_batch b WHERE b.uid = l.uid AND b.condition = l.condition)"
+    )
+
+
+_WRITES = (
+    (_delete("stream_list"), _upsert("stream_list", _HOT)),
+    (_delete("stream_list_facts"), _upsert("stream_list_facts", _FACTS)),
 )
 
 
@@ -97,9 +125,10 @@ async def save_listing(
         await conn.copy_records_to_table(
             "stream_list_batch", records=records, columns=("uid", "condition", "disconnections")
         )
-    await conn.execute(_DELETE, list(uids))
-    if records:
-        await conn.execute(_UPSERT)
+    for delete, upsert in _WRITES:
+        await conn.execute(delete, list(uids))
+        if records:
+            await conn.execute(upsert)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +136,7 @@ class ListQuery:
     """One page of the list: the rows of `condition` passing the filters, in sort order."""
 
     condition: str
-    sort_column: str  # a stream_list column with a (condition, column, uid) index
+    sort_column: str  # a list column with a (condition, column, uid) index
     descending: bool
     limit: int
     offset: int
@@ -115,16 +144,21 @@ class ListQuery:
     ip: str | None = None  # substring of the stream's ip
     domain: str | None = None  # the main server's domain, any case
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a text filter applies (search, ip or domain)."""
+        return self.search is not None or self.ip is not None or self.domain is not None
+
     def where(self) -> tuple[str, list[Any]]:
-        """The WHERE clause over stream_list and its arguments ($1 is the condition)."""
-        clauses, args = ["condition = $1"], [self.condition]
+        """The WHERE clause over stream_list_facts `f` and its arguments ($1: the condition)."""
+        clauses, args = ["f.condition = $1"], [self.condition]
         for column, value in (("search", self.search), ("ip", self.ip)):
             if value is not None:
                 args.append(f"%{_escape_like(value.lower())}%")
-                clauses.append(f"{column} LIKE ${len(args)}")
+                clauses.append(f"f.{column} LIKE ${len(args)}")
         if self.domain is not None:
             args.append(self.domain.lower())
-            clauses.append(f"domain = ${len(args)}")
+            clauses.append(f"f.domain = ${len(args)}")
         return " AND ".join(clauses), args
 
 
@@ -143,7 +177,9 @@ _SORTABLE = frozenset(
 # Filtered, the rows passing are read once (a trigram or domain index scan), then sorted and
 # counted in memory: scanning them twice (page, then count) cost twice as much.
 _PASSING = """
-WITH passing AS MATERIALIZED (SELECT uid, {column} AS sort_key FROM stream_list WHERE {where}),
+WITH passing AS MATERIALIZED (
+    SELECT f.uid, {column} AS sort_key FROM stream_list_facts f {hot} WHERE {where}
+),
 page AS (
     SELECT uid, sort_key FROM passing
     ORDER BY sort_key {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
@@ -151,10 +187,11 @@ page AS (
 """
 _INDEXED = """
 WITH page AS (
-    SELECT uid, {column} AS sort_key FROM stream_list WHERE {where}
+    SELECT uid, {column} AS sort_key FROM {table} WHERE condition = $1
     ORDER BY {column} {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
 )
 """
+_HOT_JOIN = "JOIN stream_list h ON h.condition = f.condition AND h.uid = f.uid"
 _PAGE = """
 SELECT ({count}) AS total,
        p.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
@@ -186,30 +223,43 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
     """The count and the page in one statement (one snapshot): one index range scan each."""
     if query.sort_column not in _SORTABLE:
         raise ValueError(f"not a sort column: {query.sort_column}")
-    where, args = query.where()
-    filtered = query.search is not None or query.ip is not None or query.domain is not None
-    # Unfiltered, the total is the condition's counter, kept by the same transactions.
-    count = (
-        "SELECT count(*) FROM passing"
-        if filtered
-        else "SELECT coalesce(max(streams), 0) FROM condition_counts WHERE condition = $1"
-    )
+    hot = query.sort_column in HOT_COLUMNS
+    if query.filtered:
+        where, args = query.where()
+        head = _PASSING.format(
+            column=f"{'h' if hot else 'f'}.{query.sort_column}",
+            hot=_HOT_JOIN if hot else "",
+            where=where,
+            direction="{direction}",
+            limit="{limit}",
+            offset="{offset}",
+        )
+        # Filtered, the rows passing were read once: count them there.
+        count = "SELECT count(*) FROM passing"
+    else:
+        args = [query.condition]
+        head = _INDEXED.format(
+            column=query.sort_column,
+            table="stream_list" if hot else "stream_list_facts",
+            direction="{direction}",
+            limit="{limit}",
+            offset="{offset}",
+        )
+        # Unfiltered, the total is the condition's counter, kept by the same transactions.
+        count = "SELECT coalesce(max(streams), 0) FROM condition_counts WHERE condition = $1"
     # LIMIT and OFFSET as parameters: one prepared statement per query shape, not per page.
     args += [int(query.limit), int(query.offset)]
-    sql = (_PASSING if filtered else _INDEXED) + _PAGE
-    sql = sql.format(
+    sql = (head + _PAGE).format(
         count=count,
-        column=query.sort_column,
         direction="DESC" if query.descending else "ASC",
-        where=where,
         limit=f"${len(args) - 1}",
         offset=f"${len(args)}",
         attempt=SHOWN_COUNTERS["reconnect_attempt"],
         total=SHOWN_COUNTERS["reconnect_total"],
     )
     rows = await conn.fetch(sql, *args)
-    total = int(rows[0]["total"]) if rows else 0
-    return ListedPage(total, [row for row in rows if row["uid"] is not None])
+    total = rows[0]["total"] if rows else 0
+    return ListedPage(int(total), [row for row in rows if row["uid"] is not None])
 
 
 async def server_documents(conn: Any, *, ids: Collection[int]) -> dict[int, tuple[str, str | None]]:

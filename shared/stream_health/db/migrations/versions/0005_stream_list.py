@@ -4,10 +4,11 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-21
 
-`stream_list` holds, for every stream in at least one condition, a row per condition it is
-in plus one under the pseudo-condition `*` (any condition). Each row carries every column
-the list endpoint filters or sorts by, so each (condition, sort) pair is one index range
-scan. The worker rewrites a stream's rows in the transaction that stores its window.
+`stream_list` and `stream_list_facts` hold, for every stream in at least one condition, a
+row per condition it is in plus one under the pseudo-condition `*` (any condition).
+Between them they carry every column the list endpoint filters or sorts by, so each
+(condition, sort) pair is one index range scan. The worker rewrites a stream's rows in the
+transaction that stores its window.
 """
 
 from collections.abc import Sequence
@@ -32,6 +33,8 @@ SORTS = {
     "created_at": "created_at",
     "updated_at": "updated_at",
 }
+
+HOT = ("reconnect_attempt", "reconnect_total", "reconnect_ms", "disconnections")
 
 # Safe casts: a snapshot's value that is not a number or a timestamp sorts as null.
 _NUMBER = (
@@ -63,16 +66,25 @@ def upgrade() -> None:
     for table in ("inventory_streams", "inventory_cameras", "inventory_servers"):
         op.execute(f"ALTER TABLE {table} ALTER COLUMN doc TYPE json USING doc::text::json")
     op.execute("ALTER TABLE server_activity ALTER COLUMN extra TYPE json USING extra::text::json")
+    # Two tables with one row per (condition, stream): what every reconnection changes, and
+    # what only inventory changes. A reconnection then rewrites a narrow row with 4 sort
+    # indexes; the text filters' trigram indexes move only with inventory.
     op.create_table(
         "stream_list",
         sa.Column("condition", sa.Text(), nullable=False),
         sa.Column("uid", sa.Text(), nullable=False),
-        sa.Column("stream_id", sa.BigInteger(), nullable=True),
-        sa.Column("camera_id", sa.BigInteger(), nullable=True),
         sa.Column("reconnect_attempt", sa.BigInteger(), nullable=True),
         sa.Column("reconnect_total", sa.BigInteger(), nullable=True),
         sa.Column("reconnect_ms", sa.BigInteger(), nullable=True),
         sa.Column("disconnections", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("uid", "condition"),  # also finds a stream's rows
+    )
+    op.create_table(
+        "stream_list_facts",
+        sa.Column("condition", sa.Text(), nullable=False),
+        sa.Column("uid", sa.Text(), nullable=False),
+        sa.Column("stream_id", sa.BigInteger(), nullable=True),
+        sa.Column("camera_id", sa.BigInteger(), nullable=True),
         sa.Column("bitrate", sa.BigInteger(), nullable=True),
         sa.Column("output_rate", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
@@ -81,16 +93,16 @@ def upgrade() -> None:
         sa.Column("search", sa.Text(), nullable=False),
         sa.Column("ip", sa.Text(), nullable=False),
         sa.Column("domain", sa.Text(), nullable=True),  # lower(main server's domain)
-        sa.PrimaryKeyConstraint("condition", "uid"),
+        sa.PrimaryKeyConstraint("uid", "condition"),  # also finds a stream's rows
     )
-    op.create_index("stream_list_uid", "stream_list", ["uid"])
     for column in SORTS.values():
-        op.create_index(f"stream_list_by_{column}", "stream_list", ["condition", column, "uid"])
-    op.create_index("stream_list_domain", "stream_list", ["condition", "domain"])
+        table = "stream_list" if column in HOT else "stream_list_facts"
+        op.create_index(f"{table}_by_{column}", table, ["condition", column, "uid"])
+    op.create_index("stream_list_facts_domain", "stream_list_facts", ["condition", "domain"])
     for column in ("search", "ip"):
         op.create_index(
-            f"stream_list_{column}_trgm",
-            "stream_list",
+            f"stream_list_facts_{column}_trgm",
+            "stream_list_facts",
             [sa.text(f"{column} gin_trgm_ops")],
             postgresql_using="gin",
         )
@@ -107,6 +119,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM condition_counts WHERE condition = '*'")
+    op.drop_table("stream_list_facts")
     op.drop_table("stream_list")
     for table in ("inventory_streams", "inventory_cameras", "inventory_servers"):
         op.execute(f"ALTER TABLE {table} ALTER COLUMN doc TYPE jsonb USING doc::jsonb")
