@@ -540,7 +540,7 @@ async def facts(conn: Any, spec: DataSpec) -> dict[str, Any]:
     f = spec.filters()
     tables = (
         *("inventory_servers", "inventory_cameras", "inventory_streams"),
-        *("stream_windows", "stream_list", "server_activity"),
+        *("stream_windows", "stream_list", "stream_list_facts", "server_activity"),
     )
     out: dict[str, Any] = {
         "database_bytes": int(await conn.fetchval("SELECT pg_database_size(current_database())"))
@@ -560,21 +560,21 @@ async def facts(conn: Any, spec: DataSpec) -> dict[str, Any]:
     out["matches_any"] = {
         "search": int(
             await conn.fetchval(
-                "SELECT count(*) FROM stream_list WHERE condition = $1 AND search LIKE $2",
+                "SELECT count(*) FROM stream_list_facts WHERE condition = $1 AND search LIKE $2",
                 any_,
                 f"%{f['search'].lower()}%",
             )
         ),
         "ip": int(
             await conn.fetchval(
-                "SELECT count(*) FROM stream_list WHERE condition = $1 AND ip LIKE $2",
+                "SELECT count(*) FROM stream_list_facts WHERE condition = $1 AND ip LIKE $2",
                 any_,
                 f"%{f['ip'].lower()}%",
             )
         ),
         "domain": int(
             await conn.fetchval(
-                "SELECT count(*) FROM stream_list WHERE condition = $1 AND domain = $2",
+                "SELECT count(*) FROM stream_list_facts WHERE condition = $1 AND domain = $2",
                 any_,
                 f["domain"].lower(),
             )
