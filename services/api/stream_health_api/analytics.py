@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from stream_health.db.analytics import load_job
 from stream_health.domain.analytics import JOB_UID, STATUSES, Reported, current, status_number
 from stream_health_api.auth import Authenticator
-from stream_health_api.inactive import json_response, unauthenticated
+from stream_health_api.http import authenticated, json_response, read_body, unauthenticated
 from stream_health_api.responses import (
     AnalyticsStream,
     CallbackAccepted,
@@ -73,11 +73,9 @@ def _allowed(request: Request, networks: Sequence[IPv4Network | IPv6Network]) ->
 
 
 async def _body(request: Request) -> Any:
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            return None
+    raw = await read_body(request, limit_bytes=MAX_BODY_BYTES)
+    if raw is None:
+        return None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -102,7 +100,7 @@ def analytics_router(
     }
 
     async def check(request: Request, job_uid: str) -> Response:
-        if authenticator.authenticate(request.headers.get("authorization")) is None:
+        if not authenticated(authenticator, request):
             return unauthenticated()
         row = None
         if JOB_UID.fullmatch(job_uid):

@@ -11,6 +11,13 @@ from fastapi import APIRouter, Request, Response
 
 from stream_health.db.listing import ListQuery, list_page, server_documents
 from stream_health_api.auth import Authenticator
+from stream_health_api.http import (
+    JSON,
+    authenticated,
+    json_response,
+    read_body,
+    unauthenticated,
+)
 from stream_health_api.pagination import paginator_envelope
 from stream_health_api.params import (
     DIRECTIONS,
@@ -33,21 +40,6 @@ from stream_health_api.views import (
 
 PATH = "/api/admin/v1/streams/inactive"
 MAX_BODY_BYTES = 64 * 1024
-JSON = "application/json"
-
-
-def json_response(
-    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    """A JSON response serialised with orjson."""
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
-
-
-def unauthenticated() -> Response:
-    """Laravel's 401."""
-    return json_response(
-        {"message": "Unauthenticated."}, 401, headers={"WWW-Authenticate": "Bearer"}
-    )
 
 
 def invalid(errors: InvalidParameters) -> Response:
@@ -170,15 +162,12 @@ def inactive_router(
             return invalid(errors)
         return await page(request, params)
 
-    def authenticated(request: Request) -> bool:
-        return authenticator.authenticate(request.headers.get("authorization")) is not None
-
     security: list[dict[str, list[str]]] = [{"bearer": []}]
 
     @router.get(PATH, responses=_RESPONSES, openapi_extra={**spec, "security": security})
     async def list_inactive(request: Request) -> Response:
         """Streams in conditions (seed 000), filtered, sorted and paginated."""
-        if not authenticated(request):
+        if not authenticated(authenticator, request):
             return unauthenticated()
         return await answer(request, dict(request.query_params))
 
@@ -193,7 +182,7 @@ def inactive_router(
     )
     async def list_inactive_by_body(request: Request) -> Response:
         """The same list, its parameters in a JSON body (over those of the query string)."""
-        if not authenticated(request):
+        if not authenticated(authenticator, request):
             return unauthenticated()
         body = await _json_body(request)
         if isinstance(body, InvalidParameters):
@@ -204,16 +193,11 @@ def inactive_router(
 
 
 async def _json_body(request: Request) -> dict[str, Any] | InvalidParameters:
-    size = 0
-    chunks = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return InvalidParameters(
-                {"body": [f"The body must not be greater than {MAX_BODY_BYTES // 1024} kilobytes."]}
-            )
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await read_body(request, limit_bytes=MAX_BODY_BYTES)
+    if raw is None:
+        return InvalidParameters(
+            {"body": [f"The body must not be greater than {MAX_BODY_BYTES // 1024} kilobytes."]}
+        )
     if not raw.strip():
         return {}
     try:

@@ -166,10 +166,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_SORTABLE = frozenset(
-    {"stream_id", "camera_id", "reconnect_attempt", "reconnect_total", "reconnect_ms"}
-    | {"disconnections", "bitrate", "output_rate", "created_at", "updated_at"}
-)
+_SORTABLE = (HOT_COLUMNS | frozenset(_FACTS)) - {"search", "ip", "domain"}
 
 
 # The page's uids come from the (condition, column, uid) index alone (an index-only scan, however
@@ -226,30 +223,22 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
     hot = query.sort_column in HOT_COLUMNS
     if query.filtered:
         where, args = query.where()
-        head = _PASSING.format(
-            column=f"{'h' if hot else 'f'}.{query.sort_column}",
-            hot=_HOT_JOIN if hot else "",
-            where=where,
-            direction="{direction}",
-            limit="{limit}",
-            offset="{offset}",
-        )
+        column = f"{'h' if hot else 'f'}.{query.sort_column}"
+        template = _PASSING + _PAGE
         # Filtered, the rows passing were read once: count them there.
         count = "SELECT count(*) FROM passing"
     else:
-        args = [query.condition]
-        head = _INDEXED.format(
-            column=query.sort_column,
-            table="stream_list" if hot else "stream_list_facts",
-            direction="{direction}",
-            limit="{limit}",
-            offset="{offset}",
-        )
+        where, args, column = "", [query.condition], query.sort_column
+        template = _INDEXED + _PAGE
         # Unfiltered, the total is the condition's counter, kept by the same transactions.
         count = "SELECT coalesce(max(streams), 0) FROM condition_counts WHERE condition = $1"
     # LIMIT and OFFSET as parameters: one prepared statement per query shape, not per page.
     args += [int(query.limit), int(query.offset)]
-    sql = (head + _PAGE).format(
+    sql = template.format(
+        column=column,
+        table="stream_list" if hot else "stream_list_facts",
+        hot=_HOT_JOIN if hot else "",
+        where=where,
         count=count,
         direction="DESC" if query.descending else "ASC",
         limit=f"${len(args) - 1}",

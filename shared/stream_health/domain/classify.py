@@ -103,13 +103,13 @@ def next_count_change_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -
     if not stream.conditions or not rules.reconnect_thresholds:
         return None
     periods: set[int] = set()
+    longest_ms = 0  # the longest window: shown under ANY_CONDITION and by state conditions
     for name, normal, increased in rules.reconnect_thresholds:
         period_ms = _threshold(normal, increased, stream).period_ms
+        longest_ms = max(longest_ms, period_ms)
         if name in stream.conditions:
             periods.add(period_ms)
-    periods.add(
-        max(_threshold(n, i, stream).period_ms for _, n, i in rules.reconnect_thresholds)
-    )  # the longest window: shown under ANY_CONDITION and by state conditions
+    periods.add(longest_ms)
     earliest: int | None = None
     for period_ms in periods:
         counted = window.count_after(stream.stamps, after_ms - period_ms)

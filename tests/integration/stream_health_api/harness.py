@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from stream_health_worker.outputs import iso_ms
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
 from tests.conftest import base_settings, unique_topics
+from tests.records import Record
 from tests.seeds import seed_000
 
 JWT_SECRET = "list-tests-hs256-secret-of-enough-length"
@@ -48,15 +48,6 @@ def bearer(**claims: Any) -> dict[str, str]:
     """An Authorization header with an HS256 JWT (valid for an hour unless `exp` is given)."""
     body = {"sub": "admin", "exp": int(time.time()) + 3600, **claims}
     return {"Authorization": f"Bearer {jwt.encode(body, JWT_SECRET, algorithm='HS256')}"}
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class Fleet:

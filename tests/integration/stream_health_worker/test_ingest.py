@@ -2,7 +2,6 @@ import asyncio
 import itertools
 import time
 import uuid
-from dataclasses import dataclass
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,17 +14,9 @@ from stream_health.domain.stream import Rules
 from stream_health_worker.ingest import WorkerContext, apply_batch
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
+from tests.records import Record
 
 NOW_MS = time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 def _events(topic: str, partition: int, offsets: range) -> list[Record]:
