@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Apache Kafka (KRaft, one combined broker+controller) from Maven Central, run with Java 17.
-# Usage: kafka.sh install|start|stop|status
+# Usage: kafka.sh install|start|stop|kill|status  (kill: SIGKILL, as in a crash)
 source "$(dirname "$0")/lib.sh"
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -8,7 +8,8 @@ KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HOME="$STACK_DIR/kafka"
-LIBS="$KAFKA_HOME/libs-$KAFKA_VERSION"
+# A second instance (the fault suite's) may share the first one's jars.
+LIBS="${KAFKA_LIBS:-$KAFKA_HOME/libs-$KAFKA_VERSION}"
 DATA="$KAFKA_HOME/data"
 PIDFILE="$RUN_DIR/kafka.pid"
 
@@ -27,6 +28,7 @@ install() {
 }
 
 write_config() {
+  mkdir -p "$KAFKA_HOME"
   cat >"$KAFKA_HOME/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -99,6 +101,7 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop_pidfile "$PIDFILE" kafka ;;
+  kill) pid_alive "$PIDFILE" && kill -KILL -- "-$(cat "$PIDFILE")" 2>/dev/null; rm -f "$PIDFILE" ;;
   status) pid_alive "$PIDFILE" && echo "kafka: running (pid $(cat "$PIDFILE"))" || echo "kafka: stopped" ;;
-  *) die "usage: $0 install|start|stop|status" ;;
+  *) die "usage: $0 install|start|stop|kill|status" ;;
 esac

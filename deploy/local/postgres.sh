@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PostgreSQL from Debian's packages: a private cluster holding the stream_health database.
-# Usage: postgres.sh install|start|stop|status|psql [args]
+# Usage: postgres.sh install|start|stop|crash|status|psql [args]  (crash: immediate stop)
 source "$(dirname "$0")/lib.sh"
 
 PG_HOST=127.0.0.1
@@ -77,12 +77,12 @@ start() {
 }
 
 stop() {
-  local bin data
+  local mode=${1:-fast} bin data
   bin=$(pg_bindir) || return 0
   data=$(data_dir)
   if pid_alive "$PIDFILE" && [[ -f "$data/postmaster.pid" ]]; then
     log "stopping postgres"
-    as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null || stop_pidfile "$PIDFILE" postgres
+    as_owner "$bin/pg_ctl" -D "$data" -m "$mode" -w stop >/dev/null || stop_pidfile "$PIDFILE" postgres
   fi
   rm -f "$PIDFILE"
 }
@@ -91,7 +91,8 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
+  crash) stop immediate ;;
   status) pid_alive "$PIDFILE" && echo "postgres: running (pid $(cat "$PIDFILE"))" || echo "postgres: stopped" ;;
   psql) shift; PGPASSWORD="$PG_PASSWORD" "$(pg_bindir)/psql" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" "$@" ;;
-  *) die "usage: $0 install|start|stop|status|psql" ;;
+  *) die "usage: $0 install|start|stop|crash|status|psql" ;;
 esac
