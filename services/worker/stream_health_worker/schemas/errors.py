@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pydantic import ValidationError
+
+# What a number or an instant on the wire may be. Outside, a record is rejected rather than
+# stored (PostgreSQL's bigint) or clamped: a clock in year 1 or 9999 is a broken clock.
+MAX_INT = 2**63 - 1
+EARLIEST_MS = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1000)
+LATEST_MS = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1000)
+OUT_OF_RANGE = "outside 2000-01-01..2099-12-31 (UTC)"
+
+
+def check_instant(at_ms: int, field: str) -> int:
+    """`at_ms` when it is a plausible instant; Rejected naming `field` otherwise."""
+    if not EARLIEST_MS <= at_ms < LATEST_MS:
+        raise Rejected(f"{field}: {OUT_OF_RANGE}")
+    return at_ms
 
 
 class Rejected(ValueError):  # noqa: N818 - a verdict on a record, raised and caught at the edge

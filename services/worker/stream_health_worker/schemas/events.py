@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -11,7 +12,14 @@ from typing import Annotated, Any, NamedTuple
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from stream_health_worker.schemas.errors import Rejected, reason
+from stream_health_worker.schemas.errors import (
+    EARLIEST_MS,
+    LATEST_MS,
+    MAX_INT,
+    Rejected,
+    check_instant,
+    reason,
+)
 
 Uid = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 
@@ -35,8 +43,8 @@ _KINDS = {k.value: k for k in EventKind}
 class _Reconnects(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    attempt: int | None = Field(default=None, ge=0)
-    total: int | None = Field(default=None, ge=0)
+    attempt: int | None = Field(default=None, strict=True, ge=0, le=MAX_INT)
+    total: int | None = Field(default=None, strict=True, ge=0, le=MAX_INT)
 
 
 class _StreamData(BaseModel):
@@ -52,8 +60,8 @@ class _Envelope(BaseModel):
 
     event: str = Field(min_length=1, max_length=64)
     server: str = Field(min_length=1, max_length=253)
-    pid: int
-    seq: int
+    pid: int = Field(strict=True, ge=0, le=MAX_INT)
+    seq: int = Field(strict=True, ge=0, le=MAX_INT)
     timestamp: AwareDatetime | float
     # One pass: stream data validates here; anything else (a pulse's statistics) stays a dict.
     data: Annotated[_StreamData | dict[str, Any] | None, Field(union_mode="left_to_right")] = None
@@ -95,6 +103,8 @@ def event_id(server: str, pid: int, seq: int) -> int:
 def _ms(timestamp: datetime | float) -> int:
     if isinstance(timestamp, datetime):
         return int(timestamp.timestamp() * 1000)
+    if not math.isfinite(timestamp) or abs(timestamp) > LATEST_MS:
+        return -1  # out of range either way, without overflowing
     return int(timestamp * 1000)
 
 
@@ -104,7 +114,9 @@ _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d
 def _plain_ms(timestamp: Any) -> int | None:
     kind = type(timestamp)
     if kind is float or kind is int:
-        return int(timestamp * 1000)
+        return (
+            int(timestamp * 1000) if EARLIEST_MS // 1000 <= timestamp < LATEST_MS // 1000 else None
+        )
     if kind is str and _ISO.fullmatch(timestamp):
         return int(datetime.fromisoformat(timestamp).timestamp() * 1000)
     return None
@@ -120,10 +132,10 @@ def _text(value: Any, limit: int) -> str:
     return value
 
 
-def _integer(value: Any, *, optional: bool = False, minimum: int | None = None) -> Any:
+def _integer(value: Any, *, optional: bool = False) -> Any:
     if value is None and optional:
         return None
-    if type(value) is not int or (minimum is not None and value < minimum):
+    if type(value) is not int or not 0 <= value <= MAX_INT:
         raise _Defer
     return value
 
@@ -140,8 +152,8 @@ def _plain_stream(kind: EventKind, data: Any) -> tuple[str, str | None, Any, Any
         return uid, state, None, None
     if type(counters) is not dict:
         raise _Defer
-    attempt = _integer(counters.get("attempt"), optional=True, minimum=0)
-    return uid, state, attempt, _integer(counters.get("total"), optional=True, minimum=0)
+    attempt = _integer(counters.get("attempt"), optional=True)
+    return uid, state, attempt, _integer(counters.get("total"), optional=True)
 
 
 def _plain(value: bytes) -> MediaEvent | str | None:
@@ -157,7 +169,7 @@ def _plain(value: bytes) -> MediaEvent | str | None:
         event, server = _text(doc.get("event"), 64), _text(doc.get("server"), 253)
         pid, seq = _integer(doc.get("pid")), _integer(doc.get("seq"))
         at_ms = _plain_ms(doc.get("timestamp"))
-        if at_ms is None or at_ms < 0:
+        if at_ms is None or not EARLIEST_MS <= at_ms < LATEST_MS:
             raise _Defer
         data = doc.get("data")
         if data is not None and type(data) is not dict:
@@ -203,9 +215,7 @@ def _validated(value: bytes) -> MediaEvent | str:
     kind = _KINDS.get(envelope.event)
     if kind is None:
         return envelope.event
-    at_ms = _ms(envelope.timestamp)
-    if at_ms < 0:
-        raise Rejected("timestamp: before 1970")
+    at_ms = check_instant(_ms(envelope.timestamp), "timestamp")
     identity = event_id(envelope.server, envelope.pid, envelope.seq)
     if kind not in STREAM_KINDS:
         extra = envelope.data if isinstance(envelope.data, dict) else None

@@ -24,7 +24,13 @@ from pydantic_core import PydanticCustomError
 
 from stream_health.config.settings import TopicNames
 from stream_health.credentials import mask_password
-from stream_health_worker.schemas.errors import Rejected, reason
+from stream_health_worker.schemas.errors import (
+    EARLIEST_MS,
+    LATEST_MS,
+    OUT_OF_RANGE,
+    Rejected,
+    reason,
+)
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 _KEY = re.compile(rb"[1-9][0-9]{0,18}")
@@ -50,9 +56,11 @@ def inventory_kinds(topics: TopicNames) -> dict[str, InventoryKind]:
 
 def _utc(value: datetime) -> datetime:
     # The VMS writes "2022-06-22 12:25:05" with no zone: its clock is UTC.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST_MS <= value.timestamp() * 1000 < LATEST_MS:
+        # A snapshot stamped in year 9999 could never be replaced by a newer one.
+        raise PydanticCustomError("instant", OUT_OF_RANGE)
+    return value
 
 
 def _uuid(value: str) -> str:

@@ -71,6 +71,25 @@ def test_distinct_seqs_of_one_server_process_have_distinct_ids() -> None:
         ({"data": {"state": "active"}}, "data.uid: Field required"),
         ({"event": "stream:state", "data": {"uid": "u"}}, "data.state: Field required"),
         ({"server": ""}, "server: String should have at least 1 character"),
+        ({"seq": -1}, "seq: Input should be greater than or equal to 0"),
+        ({"pid": -7}, "pid: Input should be greater than or equal to 0"),
+        ({"pid": True}, "pid: Input should be a valid integer"),
+        ({"seq": 1.0}, "seq: Input should be a valid integer"),
+        ({"seq": 2**63}, "seq: Input should be less than or equal to 9223372036854775807"),
+        (
+            {"data": {"uid": "u", "reconnects": {"total": 2**63}}},
+            "data.reconnects.total: Input should be less",
+        ),
+        (
+            {"data": {"uid": "u", "reconnects": {"attempt": -1}}},
+            "data.reconnects.attempt: Input should be greater",
+        ),
+        ({"timestamp": "0001-01-01T00:00:00Z"}, "timestamp: outside 2000-01-01..2099-12-31"),
+        ({"timestamp": "9999-12-31T23:59:59Z"}, "timestamp: outside 2000-01-01..2099-12-31"),
+        ({"timestamp": 946_684_799}, "timestamp: outside 2000-01-01..2099-12-31"),
+        ({"timestamp": 4_102_444_800}, "timestamp: outside 2000-01-01..2099-12-31"),
+        ({"timestamp": 1e300}, "timestamp: outside 2000-01-01..2099-12-31"),
+        ({"timestamp": -5}, "timestamp: outside 2000-01-01..2099-12-31"),
     ],
 )
 def test_an_invalid_event_is_rejected_naming_the_field(change: dict[str, Any], reason: str) -> None:
@@ -78,6 +97,13 @@ def test_an_invalid_event_is_rejected_naming_the_field(change: dict[str, Any], r
         parse_event(orjson.dumps(VALID | change))
 
     assert rejected.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("timestamp", [946_684_800, "2000-01-01T00:00:00Z", 4_102_444_799.999])
+def test_the_bounds_of_the_plausible_instants_are_accepted(timestamp: Any) -> None:
+    event = parse_event(orjson.dumps(VALID | {"timestamp": timestamp}))
+
+    assert isinstance(event, MediaEvent)
 
 
 def test_an_unknown_event_type_is_returned_by_name_for_counting() -> None:

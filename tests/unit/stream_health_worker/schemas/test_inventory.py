@@ -131,6 +131,15 @@ def test_updated_at_is_read_as_utc(updated_at: str, expected: datetime) -> None:
     assert snapshot.updated_at.utcoffset() is not None
 
 
+@pytest.mark.parametrize("updated_at", ["9999-12-31 23:59:59", "0001-01-01T00:00:00Z"])
+def test_an_implausible_updated_at_is_rejected(updated_at: str) -> None:
+    # Stored, a snapshot of year 9999 could never be replaced by a newer one.
+    with pytest.raises(Rejected) as rejected:
+        parse_snapshot(STREAMS, b"733", _value(STREAM, updated_at=updated_at))
+
+    assert rejected.value.reason == "updated_at: outside 2000-01-01..2099-12-31 (UTC)"
+
+
 def test_a_stream_uuid_is_kept_lowercased() -> None:
     upper = "9F5ED653-7BCB-4603-97E4-2EFDDC0DE61E"
 
