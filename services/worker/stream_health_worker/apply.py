@@ -20,7 +20,7 @@ from stream_health.domain.stream import UNKNOWN, Rules, StateChange, StreamFacts
 from stream_health_worker import outputs
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import RawRecord
-from stream_health_worker.schemas.errors import Rejected
+from stream_health_worker.schemas.errors import Rejected, guarded
 from stream_health_worker.schemas.events import EventKind, MediaEvent, parse_event
 from stream_health_worker.schemas.signals import CountedReconnect, Recheck, parse_signal
 
@@ -79,7 +79,7 @@ class Work:
     def media_event(self, record: RawRecord) -> str:
         """Route one media-server event; returns its type for the counters."""
         try:
-            event = parse_event(record.value)
+            event = guarded(parse_event, record.value)
         except Rejected as rejected:
             return self.reject(record, rejected.reason)
         if isinstance(event, str):
@@ -100,7 +100,7 @@ class Work:
     def signal(self, record: RawRecord) -> str:
         """Route one signal for a window owned here."""
         try:
-            signal = parse_signal(record.value)
+            signal = guarded(parse_signal, record.value)
         except Rejected as rejected:
             return self.reject(record, rejected.reason)
         if isinstance(signal, Recheck):

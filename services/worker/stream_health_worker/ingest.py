@@ -36,7 +36,7 @@ from stream_health_worker.apply import Work
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import RawRecord, TopicRole, record_type
 from stream_health_worker.schemas.analytics import callback_event_id, parse_callback, parse_job
-from stream_health_worker.schemas.errors import Rejected
+from stream_health_worker.schemas.errors import Rejected, guarded
 from stream_health_worker.schemas.inventory import inventory_kinds, parse_snapshot
 
 
@@ -114,7 +114,7 @@ async def _apply_inventory(
         items = []
         for record in (r for r in records if r.topic == topic):
             try:
-                items.append(parse_snapshot(kind, record.key, record.value))
+                items.append(guarded(parse_snapshot, kind, record.key, record.value))
             except Rejected as rejected:
                 work.reject(record, rejected.reason)
         if items:
@@ -126,7 +126,7 @@ def _job_writes(records: list[RawRecord], work: Work) -> list[JobWrite]:
     writes: dict[str, JobWrite] = {}
     for record in records:
         try:
-            job_uid, job, document = parse_job(record.key, record.value)
+            job_uid, job, document = guarded(parse_job, record.key, record.value)
         except Rejected as rejected:
             work.reject(record, rejected.reason)
             continue
@@ -149,7 +149,7 @@ async def _apply_analytics(
     callbacks = []
     for record in (r for r in records if r.topic == ctx.topics.orchestrator_callbacks):
         try:
-            callback = parse_callback(record.key, record.value)
+            callback = guarded(parse_callback, record.key, record.value)
         except Rejected as rejected:
             work.reject(record, rejected.reason)
             continue

@@ -10,7 +10,16 @@ from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from stream_health_worker.schemas.errors import (
     EARLIEST_MS,
@@ -18,10 +27,19 @@ from stream_health_worker.schemas.errors import (
     MAX_INT,
     Rejected,
     check_instant,
+    has_nul,
     reason,
 )
 
-Uid = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:  # PostgreSQL text cannot hold it
+        raise PydanticCustomError("nul", "contains a \\u0000 character")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Uid = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True), NoNul]
 
 
 class EventKind(StrEnum):
@@ -51,7 +69,7 @@ class _StreamData(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     uid: Uid
-    state: str | None = Field(default=None, max_length=64)
+    state: Annotated[str | None, NoNul] = Field(default=None, max_length=64)
     reconnects: _Reconnects | None = None
 
 
@@ -59,7 +77,7 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     event: str = Field(min_length=1, max_length=64)
-    server: str = Field(min_length=1, max_length=253)
+    server: Annotated[str, NoNul] = Field(min_length=1, max_length=253)
     pid: int = Field(strict=True, ge=0, le=MAX_INT)
     seq: int = Field(strict=True, ge=0, le=MAX_INT)
     timestamp: AwareDatetime | float
@@ -163,6 +181,8 @@ def _plain(value: bytes) -> MediaEvent | str | None:
     anything unusual (and every error message) goes through the validator.
     """
     try:
+        if b"\\u0000" in value:  # a NUL somewhere: the validator names the field
+            raise _Defer
         doc = orjson.loads(value)
         if type(doc) is not dict:
             raise _Defer
@@ -182,7 +202,7 @@ def _plain(value: bytes) -> MediaEvent | str | None:
             extra = data if data is not None and "uid" not in data else None
             return MediaEvent(kind, server.lower(), at_ms, identity, extra=extra)
         uid, state, attempt, total = _plain_stream(kind, data)
-    except (orjson.JSONDecodeError, _Defer):
+    except (orjson.JSONDecodeError, _Defer, ValueError, OverflowError):  # the validator says why
         return None
     return MediaEvent(
         kind,
@@ -219,6 +239,8 @@ def _validated(value: bytes) -> MediaEvent | str:
     identity = event_id(envelope.server, envelope.pid, envelope.seq)
     if kind not in STREAM_KINDS:
         extra = envelope.data if isinstance(envelope.data, dict) else None
+        if extra is not None and has_nul(extra):
+            raise Rejected("data: contains a \\u0000 character")
         return MediaEvent(kind, envelope.server.lower(), at_ms, identity, extra=extra)
     data = envelope.data
     if not isinstance(data, _StreamData):

@@ -29,6 +29,7 @@ from stream_health_worker.schemas.errors import (
     LATEST_MS,
     OUT_OF_RANGE,
     Rejected,
+    has_nul,
     reason,
 )
 
@@ -174,16 +175,6 @@ def _key_id(key: bytes | None) -> int:
     return int(key)
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
 def document_of(value: bytes) -> dict[str, Any]:
     """A record's JSON object, or Rejected saying why it is not one."""
     try:
@@ -192,7 +183,7 @@ def document_of(value: bytes) -> dict[str, Any]:
         raise Rejected("value: not valid JSON") from None
     if not isinstance(document, dict):
         raise Rejected("value: not a JSON object")
-    if _has_nul(document):  # PostgreSQL cannot query a JSON \u0000
+    if has_nul(document):  # PostgreSQL cannot query a JSON \u0000
         raise Rejected("value: contains a \\u0000 character")
     return document
 

@@ -90,6 +90,7 @@ def test_distinct_seqs_of_one_server_process_have_distinct_ids() -> None:
         ({"timestamp": 4_102_444_800}, "timestamp: outside 2000-01-01..2099-12-31"),
         ({"timestamp": 1e300}, "timestamp: outside 2000-01-01..2099-12-31"),
         ({"timestamp": -5}, "timestamp: outside 2000-01-01..2099-12-31"),
+        ({"timestamp": "2026-13-45T25:61:00Z"}, "timestamp.datetime: Input should be a valid"),
     ],
 )
 def test_an_invalid_event_is_rejected_naming_the_field(change: dict[str, Any], reason: str) -> None:
