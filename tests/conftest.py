@@ -17,15 +17,26 @@ from stream_health.db.migrate import upgrade_async
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_LAYER_MARKERS = {"integration": ("integration",), "e2e": ("integration", "e2e")}
+_LAYER_MARKERS = {
+    "integration": ("integration",),
+    "e2e": ("integration", "e2e"),
+    "faults": ("integration", "e2e", "faults", "kafka", "slow"),
+}
+
+
+def _layer(item: pytest.Item) -> str:
+    return Path(str(item.path)).relative_to(ROOT / "tests").parts[0]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by the folder they live in, so `-m 'not integration'` needs no stack."""
+    """Mark tests by the folder they live in, so `-m 'not integration'` needs no stack.
+
+    The fault suite runs last: it is the slowest, and everything else reports first.
+    """
     for item in items:
-        layer = Path(str(item.path)).relative_to(ROOT / "tests").parts[0]
-        for marker in _LAYER_MARKERS.get(layer, ()):
+        for marker in _LAYER_MARKERS.get(_layer(item), ()):
             item.add_marker(marker)
+    items.sort(key=lambda item: _layer(item) == "faults")
 
 
 def base_settings(**overrides: object) -> Settings:
@@ -48,18 +59,28 @@ async def _admin_connection(database_url: str) -> asyncpg.Connection:
 
 
 @asynccontextmanager
-async def fresh_database(tag: str) -> AsyncIterator[str]:
-    """A database of its own, migrated to head, dropped on exit; yields its URL."""
-    url = make_url(base_settings().database_url)
+async def fresh_database(tag: str, *, server_url: str | None = None) -> AsyncIterator[str]:
+    """A database of its own, migrated to head, dropped on exit; yields its URL.
+
+    On the local stack's server unless `server_url` names another (any database on it).
+    """
+    url = make_url(server_url or base_settings().database_url)
+    server = str(url.render_as_string(hide_password=False))
     name = f"stream_health_{tag}_{os.getpid()}"
-    admin = await _admin_connection(str(url.render_as_string(hide_password=False)))
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    admin = await _admin_connection(server)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(drop)
         await admin.execute(f'CREATE DATABASE "{name}"')
-        test_url = url.set(database=name).render_as_string(hide_password=False)
-        await upgrade_async(test_url)
-        yield test_url
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    test_url = url.set(database=name).render_as_string(hide_password=False)
+    await upgrade_async(test_url)
+    yield test_url
+    # A new connection: the server may have restarted meanwhile (the fault suite's does).
+    admin = await _admin_connection(server)
+    try:
+        await admin.execute(drop)
     finally:
         await admin.close()
 
