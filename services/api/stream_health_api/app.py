@@ -49,14 +49,14 @@ def build_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pools.append(await make_read_pool(settings.database_url))
         await broker.start()
-        log.info("api_started")
+        log.info("api.started")
         try:
             yield
         finally:
             await broker.stop()
             await pools.pop().close()
             await engine.dispose()
-            log.info("api_stopped")
+            log.info("api.stopped")
 
     async def kafka_probe() -> None:
         if not await broker.ping(timeout=2.0):

@@ -112,7 +112,7 @@ def build_app(settings: Settings) -> FastAPI:
             asyncio.create_task(_every(DRAIN_TICK_S, runtime.drain_tick, "drain"), name="drain"),
             asyncio.create_task(_every(GAUGE_TICK_S, runtime.gauge_tick, "gauges"), name="gauges"),
         ]
-        log.info("worker_started", extra={"group": settings.consumer_group})
+        log.info("worker.started", extra={"group": settings.consumer_group})
         try:
             yield
         finally:
@@ -124,7 +124,7 @@ def build_app(settings: Settings) -> FastAPI:
                     await task
             await relay.stop()
             await engine.dispose()
-            log.info("worker_stopped")
+            log.info("worker.stopped")
 
     async def kafka_probe() -> None:
         if not await broker.ping(timeout=2.0):
@@ -151,4 +151,4 @@ async def _every(seconds: float, tick: Callable[[], Awaitable[None]], name: str)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("tick_failed", extra={"task": name})
+            log.exception("worker.tick_failed", extra={"task": name})

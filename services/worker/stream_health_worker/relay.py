@@ -73,6 +73,7 @@ class Relay:
             await asyncio.gather(*sent)
             await remove(conn, ids=[r.id for r in rows])
         self._published += len(rows)
+        log.debug("relay.published", extra={"rows": len(rows)})
         return len(rows)
 
     def take_published(self) -> int:
@@ -88,7 +89,7 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("relay_failed")
+                log.exception("relay.failed")
                 await asyncio.sleep(RETRY_S)
                 continue
             if moved < BATCH_ROWS:

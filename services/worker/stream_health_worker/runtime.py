@@ -62,7 +62,7 @@ class Runtime:
                     )
         except Exception:
             self.metrics.batch_failures.inc()
-            log.exception("batch_failed", extra={"records": len(batch)})
+            log.exception("worker.batch_failed", extra={"records": len(batch)})
             for record in batch:  # rolled back: the cached windows may be ahead of PostgreSQL
                 self.ctx.owner.forget(record.partition)
             _rewind(consumer, batch)
@@ -70,6 +70,15 @@ class Runtime:
             return
         _observe_batch(self.metrics, result)
         self.metrics.batch_records.observe(len(batch))
+        work = result.work
+        log.debug(
+            "worker.batch_committed",
+            extra={
+                "records": len(batch),
+                "changes": len(work.changes) if work else 0,
+                "dead_letters": sum(work.dead_letters.values()) if work else 0,
+            },
+        )
         self.relay.wake.set()
         _observe_lag(self.metrics, consumer, result.next_offsets)
         await _commit_to_kafka(consumer, result.next_offsets)
@@ -78,7 +87,7 @@ class Runtime:
         work = await reconfigure_pending(self.sessions, ctx=self.ctx, now_ms=now_ms())
         if work is not None:
             _observe_work(self.metrics, work)
-            log.info("partition_reconfigured", extra={"changes": len(work.changes)})
+            log.info("worker.partition_reconfigured", extra={"changes": len(work.changes)})
 
     async def drain_tick(self) -> None:
         """Reclassify after a configuration change; let drained windows leave."""
@@ -156,7 +165,7 @@ def _rewind(consumer: Any, batch: tuple[Any, ...]) -> None:
         try:
             consumer.seek(TopicPartition(topic, partition), offset)
         except Exception:  # partition revoked meanwhile: its new owner starts from PostgreSQL
-            log.warning("rewind_skipped", extra={"topic": topic, "partition": partition})
+            log.warning("worker.rewind_skipped", extra={"topic": topic, "partition": partition})
 
 
 async def _commit_to_kafka(consumer: Any, next_offsets: dict[tuple[str, int], int]) -> None:
@@ -166,4 +175,4 @@ async def _commit_to_kafka(consumer: Any, next_offsets: dict[tuple[str, int], in
     try:
         await consumer.commit({TopicPartition(t, p): o for (t, p), o in next_offsets.items()})
     except Exception as exc:  # PostgreSQL is the source of truth; a failed mirror is harmless
-        log.info("kafka_commit_skipped", extra={"reason": type(exc).__name__})
+        log.info("worker.kafka_commit_skipped", extra={"reason": type(exc).__name__})

@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     def _cidrs(cls, value: Any) -> Any:
         return _split_commas(value)
 
+    def secret_values(self) -> tuple[str, ...]:
+        """Configured secrets that logs mask verbatim (a DSN's password is masked as a url)."""
+        return (self.jwt_key.get_secret_value(),) if self.jwt_key is not None else ()
+
     def load_conditions(self) -> ConditionSet:
         """The configured `stream_conditions` (ConditionsError when the file is invalid)."""
         return load_conditions(self.conditions)
