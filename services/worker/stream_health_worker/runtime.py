@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
 from faststream.kafka import KafkaMessage
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db.engine import driver_connection
 from stream_health.db.windows import condition_counts
+from stream_health.tracing import traced_records
 from stream_health_worker.apply import Work
 from stream_health_worker.ingest import (
     BatchResult,
@@ -25,6 +26,9 @@ from stream_health_worker.ingest import (
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.relay import Relay
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +50,18 @@ class Runtime:
     lock: asyncio.Lock
     relay: Relay
     subscriber: Any
+    tracer: Tracer | None = None  # None: tracing is off
 
     async def consume(self, message: KafkaMessage) -> None:
         """Apply one batch; on failure roll back, forget cached windows, re-read it."""
         records = message.raw_message
-        batch = records if isinstance(records, tuple) else (records,)
+        batch = tuple(records) if isinstance(records, tuple | list) else (records,)
         consumer = self.subscriber.consumer
         try:
             async with self.lock:
                 while self.ctx.owner.reconfigure:  # judge by the current conditions first
                     await self._reconfigure()
-                with self.metrics.batch_seconds.time():
+                with self.metrics.batch_seconds.time(), traced_records(self.tracer, batch):
                     result = await apply_batch(
                         self.sessions, ctx=self.ctx, records=batch, now_ms=now_ms()
                     )

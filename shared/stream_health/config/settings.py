@@ -8,7 +8,15 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stream_health.config.conditions import load_conditions
@@ -92,7 +100,11 @@ class Settings(BaseSettings):
     """Everything configurable, each with the default of the local stack."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+        validate_by_name=True,
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -116,6 +128,14 @@ class Settings(BaseSettings):
     worker_host: str = "127.0.0.1"
     worker_port: int = Field(default=8081, ge=1, le=65535)
     log_level: str = "INFO"
+    # Tracing: STREAM_HEALTH_TRACING=1/0 decides; unset, an OTLP endpoint switches it on.
+    tracing: bool | None = None
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -175,6 +195,11 @@ class Settings(BaseSettings):
     @classmethod
     def _cidrs(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Whether to export OpenTelemetry traces (the exporter reads OTEL_EXPORTER_OTLP_*)."""
+        return self.tracing if self.tracing is not None else bool(self.otlp_endpoint)
 
     def secret_values(self) -> tuple[str, ...]:
         """Configured secrets that logs mask verbatim (a DSN's password is masked as a url)."""
