@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -72,11 +72,17 @@ def build_rules(settings: Settings) -> Rules:
     return Rules(settings.load_conditions(), max_future_skew_ms=skew_ms)
 
 
-def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> FastAPI:
+def build_app(
+    settings: Settings,
+    *,
+    tracing: TracerProvider | None = None,
+    discard: Collection[str] = (),
+) -> FastAPI:
     """The worker as an ASGI app: Kafka consumption runs inside its lifespan.
 
     `tracing`: where spans go; by default a provider exporting over OTLP when the settings
-    switch tracing on, else none.
+    switch tracing on, else none. `discard`: topics whose outbox rows the relay deletes
+    instead of publishing (a rebuild's state changes).
     """
     owned = None  # a provider made here is shut down (flushed) here
     if tracing is None and settings.tracing_enabled:
@@ -110,7 +116,7 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
     )
     subscriber = _subscriber(broker, settings, listener)
     listener.bind(lambda: subscriber.consumer)
-    relay = Relay(sessions, bootstrap=settings.kafka_bootstrap)
+    relay = Relay(sessions, bootstrap=settings.kafka_bootstrap, discard=discard)
 
     runtime = Runtime(
         sessions=sessions,
@@ -172,6 +178,8 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
     app.state.metrics = metrics
     app.state.owner = owner
     app.state.broker = broker
+    app.state.subscriber = subscriber
+    app.state.relay = relay
     return app
 
 
