@@ -1,4 +1,4 @@
-"""`stream-health worker|api|migrate|topics|simulate|status|check-config`."""
+"""`stream-health worker|api|migrate|topics|simulate|status|check-config|rebuild`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.console import Console
 
 from stream_health.config.conditions import ConditionsError
 from stream_health.config.settings import SettingsError, load_settings
+from stream_health_cli import rebuild
 
 
 def _worker(_: argparse.Namespace) -> int:
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config", help="validate settings and stream_conditions"
     ).set_defaults(run=_check_config)
+    rebuild.add_parser(commands)
     return parser
 
 
