@@ -6,6 +6,7 @@ from sqlalchemy.engine import make_url
 
 from stream_health.config.conditions import ConditionsError
 from stream_health.config.settings import Settings
+from stream_health.credentials import redact
 
 
 def _auth(settings: Settings) -> str:
@@ -13,6 +14,13 @@ def _auth(settings: Settings) -> str:
     from stream_health_api.auth import Authenticator  # noqa: PLC0415
 
     return repr(Authenticator.from_settings(settings))
+
+
+def _tracing(settings: Settings) -> str:
+    if not settings.tracing_enabled:
+        return "off"
+    endpoint = redact(settings.otlp_endpoint or "the exporter's default, http://localhost:4318")
+    return f"on, OTLP/HTTP to {endpoint}"
 
 
 def check_config(settings: Settings) -> tuple[list[str], list[str]]:
@@ -41,5 +49,6 @@ def check_config(settings: Settings) -> tuple[list[str], list[str]]:
         f"topics: {', '.join(settings.topics.inputs)} -> "
         f"{settings.topics.changes}, {settings.topics.dlq}",
         f"callbacks allowed from: {', '.join(str(n) for n in settings.callback_allow)}",
+        f"tracing: {_tracing(settings)}",
     ]
     return problems, summary

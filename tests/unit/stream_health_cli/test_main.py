@@ -11,7 +11,7 @@ HS256_KEY = "k" * 40
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith("STREAM_HEALTH_"):
+        if name.startswith(("STREAM_HEALTH_", "OTEL_")):
             monkeypatch.delenv(name)
 
 
@@ -125,3 +125,14 @@ def test_every_command_refuses_invalid_settings_cleanly(
     err = capsys.readouterr().err
     assert "STREAM_HEALTH_DATABASE_URL: must be a PostgreSQL DSN" in err
     assert "hunter2" not in err
+
+
+def test_check_config_says_whether_tracing_is_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config"]) == 0
+    assert "tracing: off" in capsys.readouterr().out
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert main(["check-config"]) == 0
+    assert "tracing: on, OTLP/HTTP to http://collector:4318" in capsys.readouterr().out
