@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from stream_health.config.settings import TopicNames
+from stream_health.config.settings import Settings, TopicNames
 
 
 def free_port() -> int:
@@ -29,6 +29,8 @@ def service_env(
     """The environment that points a service at the test database and topics."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_HEALTH_")}
     env["STREAM_HEALTH_DATABASE_URL"] = database_url
+    # The broker the tests use, not the default one: another stack may own 127.0.0.1:9092.
+    env["STREAM_HEALTH_KAFKA_BOOTSTRAP"] = Settings().kafka_bootstrap
     for name, value in topics.model_dump().items():
         env[f"STREAM_HEALTH_TOPICS__{name.upper()}"] = value
     env.update(extra or {})

@@ -12,7 +12,7 @@ from stream_health_api.app import build_app
 def main() -> None:
     """Serve the HTTP api."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=settings.secret_values())
     uvicorn.run(
         build_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
     )

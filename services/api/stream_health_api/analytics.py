@@ -173,7 +173,7 @@ def analytics_router(
         try:
             await publish(body["streamUid"], orjson.dumps(accepted))
         except Exception as failure:  # Kafka did not take it: the caller retries
-            log.warning("callback_not_published", extra={"error": type(failure).__name__})
+            log.warning("api.callback_not_published", extra={"error": type(failure).__name__})
             return json_response({"message": "The callback was not recorded; retry."}, 503)
         return json_response(accepted, 201)
 

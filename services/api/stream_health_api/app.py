@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -16,16 +16,28 @@ from prometheus_client import CollectorRegistry, Counter
 from stream_health.config.settings import Settings
 from stream_health.db.engine import make_engine, make_read_pool
 from stream_health.ops import database_probe, ops_router
+from stream_health.tracing import http_telemetry, kafka_middlewares, tracer_provider
 from stream_health_api.analytics import analytics_router
 from stream_health_api.auth import Authenticator
 from stream_health_api.inactive import inactive_router, invalid
 from stream_health_api.params import InvalidParameters
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 log = logging.getLogger(__name__)
+SERVICE = "stream-health-api"
 
 
-def build_app(settings: Settings) -> FastAPI:
-    """The api as an ASGI app; the broker publishes orchestrator callbacks."""
+def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> FastAPI:
+    """The api as an ASGI app; the broker publishes orchestrator callbacks.
+
+    `tracing`: where spans go; by default a provider exporting over OTLP when the settings
+    switch tracing on, else none.
+    """
+    owned = None  # a provider made here is shut down (flushed) here
+    if tracing is None and settings.tracing_enabled:
+        tracing = owned = tracer_provider(SERVICE)
     conditions = settings.load_conditions()  # the list accepts exactly these names
     engine = make_engine(settings.database_url, pool_size=2)  # readiness probes
     broker = KafkaBroker(
@@ -34,6 +46,7 @@ def build_app(settings: Settings) -> FastAPI:
         enable_idempotence=True,
         acks="all",
         logger=logging.getLogger("stream_health.faststream"),
+        middlewares=kafka_middlewares(tracing),
     )
     registry = CollectorRegistry()
     requests = Counter(
@@ -49,20 +62,27 @@ def build_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pools.append(await make_read_pool(settings.database_url))
         await broker.start()
-        log.info("api_started")
+        log.info("api.started")
         try:
             yield
         finally:
             await broker.stop()
             await pools.pop().close()
             await engine.dispose()
-            log.info("api_stopped")
+            if owned is not None:
+                owned.shutdown()
+            log.info("api.stopped")
 
     async def kafka_probe() -> None:
         if not await broker.ping(timeout=2.0):
             raise RuntimeError("kafka unreachable")
 
-    app = FastAPI(title="stream-health api", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="stream-health api",
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry=http_telemetry(tracing),
+    )
     authenticator = Authenticator.from_settings(settings)
 
     async def publish_callback(job_uid: str, value: bytes) -> None:
@@ -104,6 +124,7 @@ def build_app(settings: Settings) -> FastAPI:
         return response
 
     _document_security(app)
+    app.state.broker = broker
 
     @app.exception_handler(RequestValidationError)
     async def laravel_validation(_: Request, exc: RequestValidationError) -> Response:

@@ -96,7 +96,8 @@ class Authenticator:
                 leeway=self._leeway_s,
             )
         except jwt.PyJWTError as exc:
-            log.debug("bearer jwt refused: %s", type(exc).__name__)  # the message may quote input
+            # The class only: the message may quote the token.
+            log.debug("api.jwt_refused", extra={"reason": type(exc).__name__})
             return None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:  # Passport client credentials: `sub: ""`

@@ -1,4 +1,4 @@
-"""`stream-health worker|api|migrate|topics|simulate|status|check-config`."""
+"""`stream-health worker|api|migrate|topics|simulate|status|check-config|rebuild`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from stream_health.config.conditions import ConditionsError
-from stream_health.config.settings import Settings, load_settings
+from stream_health.config.settings import SettingsError, load_settings
+from stream_health_cli import rebuild
 
 
 def _worker(_: argparse.Namespace) -> int:
@@ -76,9 +77,17 @@ def _status(_: argparse.Namespace) -> int:
 
 
 def _check_config(_: argparse.Namespace) -> int:
-    settings: Settings = load_settings()
-    conditions = settings.load_conditions()
-    print(f"ok: {len(conditions.conditions)} conditions: {', '.join(conditions.names)}")
+    from stream_health_cli.checks import check_config  # noqa: PLC0415
+
+    problems, summary = check_config(load_settings())
+    if problems:
+        print("stream-health: invalid configuration:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print("ok: " + summary[0])
+    for line in summary[1:]:
+        print(f"  {line}")
     return 0
 
 
@@ -103,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config", help="validate settings and stream_conditions"
     ).set_defaults(run=_check_config)
+    rebuild.add_parser(commands)
     return parser
 
 
@@ -111,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except SettingsError as exc:
+        print("stream-health: invalid settings:", file=sys.stderr)
+        for line in str(exc).split("; "):
+            print(f"  {line}", file=sys.stderr)
+        return 2
     except ConditionsError as exc:
         print(f"stream-health: invalid conditions: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from stream_health_worker.app import build_app
 def main() -> None:
     """Serve the worker (consumer plus /healthz, /readyz, /metrics)."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=settings.secret_values())
     uvicorn.run(
         build_app(settings),
         host=settings.worker_host,

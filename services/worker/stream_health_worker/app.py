@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from fastapi import FastAPI
@@ -19,6 +19,12 @@ from stream_health.db.engine import make_engine, make_sessions
 from stream_health.domain.stream import Rules
 from stream_health.kafka.topics import ensure_topics, topic_specs
 from stream_health.ops import database_probe, ops_router
+from stream_health.tracing import (
+    http_telemetry,
+    kafka_middlewares,
+    tracer_provider,
+    worker_tracer,
+)
 from stream_health_worker.ingest import WorkerContext
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.offsets import SeekToStoredOffsets
@@ -27,7 +33,11 @@ from stream_health_worker.records import topic_roles
 from stream_health_worker.relay import Relay
 from stream_health_worker.runtime import Runtime
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 log = logging.getLogger(__name__)
+SERVICE = "stream-health-worker"
 
 DRAIN_TICK_S = 0.25  # a drained window leaves its condition within a second
 GAUGE_TICK_S = 5.0
@@ -62,8 +72,21 @@ def build_rules(settings: Settings) -> Rules:
     return Rules(settings.load_conditions(), max_future_skew_ms=skew_ms)
 
 
-def build_app(settings: Settings) -> FastAPI:
-    """The worker as an ASGI app: Kafka consumption runs inside its lifespan."""
+def build_app(
+    settings: Settings,
+    *,
+    tracing: TracerProvider | None = None,
+    discard: Collection[str] = (),
+) -> FastAPI:
+    """The worker as an ASGI app: Kafka consumption runs inside its lifespan.
+
+    `tracing`: where spans go; by default a provider exporting over OTLP when the settings
+    switch tracing on, else none. `discard`: topics whose outbox rows the relay deletes
+    instead of publishing (a rebuild's state changes).
+    """
+    owned = None  # a provider made here is shut down (flushed) here
+    if tracing is None and settings.tracing_enabled:
+        tracing = owned = tracer_provider(SERVICE)
     rules = build_rules(settings)
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
@@ -82,6 +105,7 @@ def build_app(settings: Settings) -> FastAPI:
         client_id="stream-health-worker",
         logger=logging.getLogger("stream_health.faststream"),
         log_level=logging.DEBUG,  # per-batch lines; the worker logs its own events
+        middlewares=kafka_middlewares(tracing),
     )
     listener = SeekToStoredOffsets(
         sessions=sessions,
@@ -92,10 +116,16 @@ def build_app(settings: Settings) -> FastAPI:
     )
     subscriber = _subscriber(broker, settings, listener)
     listener.bind(lambda: subscriber.consumer)
-    relay = Relay(sessions, bootstrap=settings.kafka_bootstrap)
+    relay = Relay(sessions, bootstrap=settings.kafka_bootstrap, discard=discard)
 
     runtime = Runtime(
-        sessions=sessions, ctx=ctx, metrics=metrics, lock=lock, relay=relay, subscriber=subscriber
+        sessions=sessions,
+        ctx=ctx,
+        metrics=metrics,
+        lock=lock,
+        relay=relay,
+        subscriber=subscriber,
+        tracer=worker_tracer(tracing),
     )
     subscriber(runtime.consume)
 
@@ -112,7 +142,7 @@ def build_app(settings: Settings) -> FastAPI:
             asyncio.create_task(_every(DRAIN_TICK_S, runtime.drain_tick, "drain"), name="drain"),
             asyncio.create_task(_every(GAUGE_TICK_S, runtime.gauge_tick, "gauges"), name="gauges"),
         ]
-        log.info("worker_started", extra={"group": settings.consumer_group})
+        log.info("worker.started", extra={"group": settings.consumer_group})
         try:
             yield
         finally:
@@ -124,13 +154,21 @@ def build_app(settings: Settings) -> FastAPI:
                     await task
             await relay.stop()
             await engine.dispose()
-            log.info("worker_stopped")
+            if owned is not None:
+                owned.shutdown()
+            log.info("worker.stopped")
 
     async def kafka_probe() -> None:
         if not await broker.ping(timeout=2.0):
             raise RuntimeError("kafka unreachable")
 
-    app = FastAPI(title="stream-health worker", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="stream-health worker",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        telemetry=http_telemetry(None),  # only probes here: the consumer is what is traced
+    )
     app.include_router(
         ops_router(
             registry=metrics.registry,
@@ -139,6 +177,9 @@ def build_app(settings: Settings) -> FastAPI:
     )
     app.state.metrics = metrics
     app.state.owner = owner
+    app.state.broker = broker
+    app.state.subscriber = subscriber
+    app.state.relay = relay
     return app
 
 
@@ -151,4 +192,4 @@ async def _every(seconds: float, tick: Callable[[], Awaitable[None]], name: str)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("tick_failed", extra={"task": name})
+            log.exception("worker.tick_failed", extra={"task": name})

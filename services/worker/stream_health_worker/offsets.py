@@ -63,6 +63,6 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
             if (offset := stored.get((tp.topic, tp.partition))) is not None:
                 consumer.seek(tp, offset)
         log.info(
-            "partitions_assigned",
+            "worker.partitions_assigned",
             extra={"partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)},
         )

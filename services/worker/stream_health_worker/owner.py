@@ -76,7 +76,7 @@ class WindowOwner:
             if topic not in self._owned_topics:
                 continue
             if self._positions.get((topic, partition)) != offset and partition in self._cache:
-                log.info("window_cache_dropped", extra={"partition": partition})
+                log.info("worker.window_cache_dropped", extra={"partition": partition})
                 self.forget(partition)
 
     def advanced(self, next_offsets: Mapping[tuple[str, int], int]) -> None:

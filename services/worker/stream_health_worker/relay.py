@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,12 +41,21 @@ def make_producer(bootstrap: str) -> AIOKafkaProducer:
 class Relay:
     """Moves the outbox to Kafka whenever woken, or every IDLE_S."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, bootstrap: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        bootstrap: str,
+        discard: Collection[str] = (),
+    ) -> None:
+        """`discard`: topics whose rows are deleted unpublished (a rebuild's state changes)."""
         self._sessions = sessions
         self._bootstrap = bootstrap
+        self._discard = frozenset(discard)
         self._producer: AIOKafkaProducer | None = None
         self.wake = asyncio.Event()
         self._published = 0
+        self.discarded = 0
 
     async def start(self) -> None:
         """Connect the producer (it must be made inside the event loop)."""
@@ -69,10 +79,13 @@ class Relay:
             producer = self._producer
             if producer is None:
                 raise RuntimeError("relay not started")
-            sent = [await producer.send(r.topic, r.value, key=r.key) for r in rows]
+            kept = [r for r in rows if r.topic not in self._discard]
+            sent = [await producer.send(r.topic, r.value, key=r.key) for r in kept]
             await asyncio.gather(*sent)
             await remove(conn, ids=[r.id for r in rows])
-        self._published += len(rows)
+        self._published += len(kept)
+        self.discarded += len(rows) - len(kept)
+        log.debug("relay.published", extra={"rows": len(kept), "discarded": len(rows) - len(kept)})
         return len(rows)
 
     def take_published(self) -> int:
@@ -88,7 +101,7 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("relay_failed")
+                log.exception("relay.failed")
                 await asyncio.sleep(RETRY_S)
                 continue
             if moved < BATCH_ROWS:

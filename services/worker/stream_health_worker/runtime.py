@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
 from faststream.kafka import KafkaMessage
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db.engine import driver_connection
 from stream_health.db.windows import condition_counts
+from stream_health.tracing import traced_records
 from stream_health_worker.apply import Work
 from stream_health_worker.ingest import (
     BatchResult,
@@ -25,6 +26,9 @@ from stream_health_worker.ingest import (
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.relay import Relay
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +50,24 @@ class Runtime:
     lock: asyncio.Lock
     relay: Relay
     subscriber: Any
+    tracer: Tracer | None = None  # None: tracing is off
 
     async def consume(self, message: KafkaMessage) -> None:
         """Apply one batch; on failure roll back, forget cached windows, re-read it."""
         records = message.raw_message
-        batch = records if isinstance(records, tuple) else (records,)
+        batch = tuple(records) if isinstance(records, tuple | list) else (records,)
         consumer = self.subscriber.consumer
         try:
             async with self.lock:
                 while self.ctx.owner.reconfigure:  # judge by the current conditions first
                     await self._reconfigure()
-                with self.metrics.batch_seconds.time():
+                with self.metrics.batch_seconds.time(), traced_records(self.tracer, batch):
                     result = await apply_batch(
                         self.sessions, ctx=self.ctx, records=batch, now_ms=now_ms()
                     )
         except Exception:
             self.metrics.batch_failures.inc()
-            log.exception("batch_failed", extra={"records": len(batch)})
+            log.exception("worker.batch_failed", extra={"records": len(batch)})
             for record in batch:  # rolled back: the cached windows may be ahead of PostgreSQL
                 self.ctx.owner.forget(record.partition)
             _rewind(consumer, batch)
@@ -70,6 +75,15 @@ class Runtime:
             return
         _observe_batch(self.metrics, result)
         self.metrics.batch_records.observe(len(batch))
+        work = result.work
+        log.debug(
+            "worker.batch_committed",
+            extra={
+                "records": len(batch),
+                "changes": len(work.changes) if work else 0,
+                "dead_letters": sum(work.dead_letters.values()) if work else 0,
+            },
+        )
         self.relay.wake.set()
         _observe_lag(self.metrics, consumer, result.next_offsets)
         await _commit_to_kafka(consumer, result.next_offsets)
@@ -78,7 +92,7 @@ class Runtime:
         work = await reconfigure_pending(self.sessions, ctx=self.ctx, now_ms=now_ms())
         if work is not None:
             _observe_work(self.metrics, work)
-            log.info("partition_reconfigured", extra={"changes": len(work.changes)})
+            log.info("worker.partition_reconfigured", extra={"changes": len(work.changes)})
 
     async def drain_tick(self) -> None:
         """Reclassify after a configuration change; let drained windows leave."""
@@ -156,7 +170,7 @@ def _rewind(consumer: Any, batch: tuple[Any, ...]) -> None:
         try:
             consumer.seek(TopicPartition(topic, partition), offset)
         except Exception:  # partition revoked meanwhile: its new owner starts from PostgreSQL
-            log.warning("rewind_skipped", extra={"topic": topic, "partition": partition})
+            log.warning("worker.rewind_skipped", extra={"topic": topic, "partition": partition})
 
 
 async def _commit_to_kafka(consumer: Any, next_offsets: dict[tuple[str, int], int]) -> None:
@@ -166,4 +180,4 @@ async def _commit_to_kafka(consumer: Any, next_offsets: dict[tuple[str, int], in
     try:
         await consumer.commit({TopicPartition(t, p): o for (t, p), o in next_offsets.items()})
     except Exception as exc:  # PostgreSQL is the source of truth; a failed mirror is harmless
-        log.info("kafka_commit_skipped", extra={"reason": type(exc).__name__})
+        log.info("worker.kafka_commit_skipped", extra={"reason": type(exc).__name__})

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stream_health.config.conditions import load_conditions
@@ -15,6 +24,13 @@ from stream_health.domain.analytics import status_number
 from stream_health.domain.conditions import ConditionSet
 
 LOCAL_DATABASE_URL = "postgresql+asyncpg://stream_health:stream_health@127.0.0.1:5432/stream_health"
+ENV_PREFIX = "STREAM_HEALTH_"
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """The environment holds an invalid setting; the message names each variable and why."""
 
 
 class TopicNames(BaseModel):
@@ -30,6 +46,20 @@ class TopicNames(BaseModel):
     dlq: str = "stream-health.dlq"
     # Internal: signals for a stream's window owner, keyed and partitioned like media events.
     signals: str = "stream-health.signals"
+
+    @field_validator("*")
+    @classmethod
+    def _legal(cls, name: str) -> str:
+        if not _TOPIC_NAME.fullmatch(name) or name in {".", ".."}:
+            raise ValueError("a topic name is 1 to 249 of A-Z a-z 0-9 . _ -")
+        return name
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TopicNames:
+        names = self.model_dump()
+        if len(set(names.values())) != len(names):
+            raise ValueError("every topic needs its own name (an output read as an input loops)")
+        return self
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -70,7 +100,11 @@ class Settings(BaseSettings):
     """Everything configurable, each with the default of the local stack."""
 
     model_config = SettingsConfigDict(
-        env_prefix="STREAM_HEALTH_", env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+        validate_by_name=True,
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -83,17 +117,49 @@ class Settings(BaseSettings):
     )
     topics: TopicNames = Field(default_factory=TopicNames)
     topic_partitions: int = Field(default=12, ge=1, le=1024)
-    consumer_group: str = "stream-health-worker"
+    consumer_group: str = Field(default="stream-health-worker", min_length=1, max_length=255)
     server_stale_after: timedelta = timedelta(minutes=5)
     max_future_skew: timedelta = timedelta(minutes=5)
     expose_stream_credentials: bool = False
     # Callback statuses that count as a reconnection of the job's camera stream (SPEC 2.4).
     analytics_down_statuses: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7])
     api_host: str = "127.0.0.1"
-    api_port: int = 8080
+    api_port: int = Field(default=8080, ge=1, le=65535)
     worker_host: str = "127.0.0.1"
-    worker_port: int = 8081
+    worker_port: int = Field(default=8081, ge=1, le=65535)
     log_level: str = "INFO"
+    # Tracing: STREAM_HEALTH_TRACING=1/0 decides; unset, an OTLP endpoint switches it on.
+    tracing: bool | None = None
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+    )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        servers = [part.strip() for part in value.split(",")]
+        for server in servers:
+            host, _, port = server.rpartition(":") if ":" in server else (server, "", "9092")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be host:port, comma-separated (e.g. kafka-1:9092)")
+        return ",".join(servers)
+
+    @field_validator("server_stale_after", "max_future_skew")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration (seconds, or ISO 8601 such as PT5M)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return value.upper()
 
     @field_validator("database_url")
     @classmethod
@@ -130,11 +196,42 @@ class Settings(BaseSettings):
     def _cidrs(cls, value: Any) -> Any:
         return _split_commas(value)
 
+    @property
+    def tracing_enabled(self) -> bool:
+        """Whether to export OpenTelemetry traces (the exporter reads OTEL_EXPORTER_OTLP_*)."""
+        return self.tracing if self.tracing is not None else bool(self.otlp_endpoint)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Configured secrets that logs mask verbatim (a DSN's password is masked as a url)."""
+        return (self.jwt_key.get_secret_value(),) if self.jwt_key is not None else ()
+
     def load_conditions(self) -> ConditionSet:
         """The configured `stream_conditions` (ConditionsError when the file is invalid)."""
         return load_conditions(self.conditions)
 
 
+def describe_settings_error(error: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its variable; never the value (it may be secret)."""
+    lines: dict[str, None] = {}
+    for item in error.errors():
+        names: list[str] = []
+        for part in item["loc"]:  # field names, up to a list index or a union member's tag
+            if not isinstance(part, str) or not part.isidentifier():
+                break
+            names.append(part)
+        variable = ENV_PREFIX + "__".join(names).upper() if names else "settings"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines[f"{variable}: {message}"] = None
+    return list(lines)
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with explicit overrides (tests, CLI flags) on top."""
-    return Settings(**overrides)
+    """Settings from the environment, with explicit overrides (tests, CLI flags) on top.
+
+    SettingsError when invalid: it names the variables, and does not chain pydantic's error,
+    whose text repeats the input (a database password, a raw token) into tracebacks.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(describe_settings_error(exc))) from None

@@ -21,6 +21,7 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,  # error messages would quote inventory (stream urls, passwords)
         connect_args={"server_settings": {"application_name": "stream-health"}},
     )
 

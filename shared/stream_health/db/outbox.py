@@ -67,3 +67,13 @@ async def take(conn: Any, *, limit: int) -> list[Pending]:
 async def remove(conn: Any, *, ids: Sequence[int]) -> None:
     """Forget rows Kafka has acknowledged."""
     await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(ids))
+
+
+async def newest_id(conn: Any) -> int:
+    """The id of the newest row waiting (0 when none)."""
+    return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox"))
+
+
+async def waiting(conn: Any, *, up_to_id: int) -> int:
+    """How many rows with ids up to `up_to_id` still wait for the relay."""
+    return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE id <= $1", up_to_id))

@@ -66,3 +66,9 @@ async def consumed_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
     """Every counter, keyed by (topic, record type)."""
     rows = await session.execute(select(_COUNTS.topic, _COUNTS.record_type, _COUNTS.records))
     return {(topic, kind): n for topic, kind, n in rows.all()}
+
+
+async def consumer_groups(session: AsyncSession) -> set[str]:
+    """The consumer groups that have stored offsets in this database."""
+    rows = await session.execute(select(_OFFSETS.consumer_group).distinct())
+    return set(rows.scalars().all())

@@ -369,7 +369,7 @@ def test_neither_the_secret_nor_a_token_shows_in_repr_exceptions_or_logs(
 
     shown = [repr(authenticator), str(authenticator), repr(rs256), caplog.text]
     shown += [str(raised.value), repr(raised.value)]
-    assert "jwt refused" in caplog.text  # the refusal was logged, by exception class only
+    assert "api.jwt_refused" in caplog.text  # the refusal was logged, by exception class only
     for text in shown:
         for secret in (SECRET, short_secret, token, refused, signature, SERVICE_TOKEN):
             assert secret not in text

@@ -5,7 +5,13 @@ from ipaddress import ip_network
 import pytest
 from pydantic import ValidationError
 
-from stream_health.config.settings import LOCAL_DATABASE_URL, Settings
+from stream_health.config.settings import (
+    LOCAL_DATABASE_URL,
+    Settings,
+    SettingsError,
+    TopicNames,
+    load_settings,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +89,41 @@ def test_compacted_topics_are_the_snapshot_topics() -> None:
     }
     assert topics.changes not in topics.inputs
     assert topics.dlq not in topics.inputs
+
+
+def test_load_settings_names_variables_and_hides_their_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAM_HEALTH_DATABASE_URL", "mysql://admin:hunter2@db/x")
+    monkeypatch.setenv("STREAM_HEALTH_TOPICS__DLQ", "no spaces allowed")
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+
+    message = str(caught.value)
+    assert "STREAM_HEALTH_DATABASE_URL: must be a PostgreSQL DSN" in message
+    assert "STREAM_HEALTH_TOPICS__DLQ: a topic name is" in message
+    assert "hunter2" not in message
+    assert caught.value.__cause__ is None  # pydantic's error (which quotes input) is not chained
+    assert caught.value.__suppress_context__
+
+
+def test_topic_names_must_be_distinct() -> None:
+    with pytest.raises(ValidationError, match="its own name"):
+        TopicNames(changes="mediaserver.events")
+
+
+@pytest.mark.parametrize(
+    ("value", "normalised"),
+    [
+        ("kafka-1:9092, kafka-2:9093", "kafka-1:9092,kafka-2:9093"),
+        ("kafka", "kafka"),  # the client's default port
+        ("[::1]:9092", "[::1]:9092"),
+    ],
+)
+def test_kafka_bootstrap_accepts_host_port_lists(value: str, normalised: str) -> None:
+    assert Settings(kafka_bootstrap=value).kafka_bootstrap == normalised
+
+
+def test_log_level_is_any_case_of_a_logging_level() -> None:
+    assert Settings(log_level="debug").log_level == "DEBUG"
