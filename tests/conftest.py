@@ -17,7 +17,11 @@ from stream_health.db.migrate import upgrade_async
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_LAYER_MARKERS = {"integration": ("integration",), "e2e": ("integration", "e2e")}
+_LAYER_MARKERS = {
+    "integration": ("integration",),
+    "e2e": ("integration", "e2e"),
+    "deploy": ("deploy",),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
