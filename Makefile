@@ -12,7 +12,7 @@ STACK := deploy/local
 PYTEST_ARGS ?=
 
 .PHONY: help install stack up down status migrate topics demo test test-unit lint typecheck fmt bench clean \
-	deploy-tools validate-deploy
+	deploy-tools validate-deploy docs
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ deploy-tools: $(VENV)/.synced ## pinned validators for deploy/ into .stack/tools
 
 validate-deploy: deploy-tools ## check deploy/ (k8s, KEDA, compose, Dockerfile, alerts, dashboard); no stack
 	$(BIN)/pytest -m deploy tests/deploy $(PYTEST_ARGS)
+
+docs: $(VENV)/.synced ## regenerate docs/openapi.json and docs/asyncapi.json from the apps
+	$(BIN)/stream-health docs --out docs
 
 bench: stack ## worker-throughput benchmark into bench/RESULTS.md (flags: BENCH_ARGS="--help")
 	$(BIN)/python -m bench.worker_throughput $(BENCH_ARGS)

@@ -139,6 +139,7 @@ def build_app(settings: Settings) -> FastAPI:
     )
     app.state.metrics = metrics
     app.state.owner = owner
+    app.state.broker = broker  # its AsyncAPI document: `stream-health docs`
     return app
 
 
