@@ -11,10 +11,11 @@ UV_VERSION := 0.13.8
 STACK := deploy/local
 PYTEST_ARGS ?=
 
-.PHONY: help install stack up down status migrate topics demo test test-unit lint typecheck fmt bench clean
+.PHONY: help install stack up down status migrate topics demo test test-unit lint typecheck fmt bench clean \
+	deploy-tools validate-deploy docs
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +62,7 @@ lint: $(VENV)/.synced ## ruff check and format check
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.synced ## mypy --strict
-	$(BIN)/mypy shared services tests bench
+	$(BIN)/mypy shared services tests bench deploy
 
 fmt: $(VENV)/.synced ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -70,10 +71,19 @@ fmt: $(VENV)/.synced ## apply ruff fixes and formatting
 test-unit: $(VENV)/.synced ## unit tests only (no stack)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test: stack lint typecheck ## lint, typecheck and the whole suite on the real stack
+test: stack lint typecheck deploy-tools ## lint, typecheck and the whole suite on the real stack
 	@rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no test matched the selection ($(PYTEST_ARGS))"; rc=0; fi; \
 	exit $$rc
+
+deploy-tools: $(VENV)/.synced ## pinned validators for deploy/ into .stack/tools (once; first build minutes)
+	@bash deploy/validate/tools.sh
+
+validate-deploy: deploy-tools ## check deploy/ (k8s, KEDA, compose, Dockerfile, alerts, dashboard); no stack
+	$(BIN)/pytest -m deploy tests/deploy $(PYTEST_ARGS)
+
+docs: $(VENV)/.synced ## regenerate docs/openapi.json and docs/asyncapi.json from the apps
+	$(BIN)/stream-health docs --out docs
 
 bench: stack ## worker-throughput benchmark into bench/RESULTS.md (flags: BENCH_ARGS="--help")
 	$(BIN)/python -m bench.worker_throughput $(BENCH_ARGS)

@@ -21,6 +21,7 @@ _LAYER_MARKERS = {
     "integration": ("integration",),
     "e2e": ("integration", "e2e"),
     "faults": ("integration", "e2e", "faults", "kafka", "slow"),
+    "deploy": ("deploy",),
 }
 
 

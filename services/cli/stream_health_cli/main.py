@@ -1,4 +1,4 @@
-"""`stream-health worker|api|migrate|topics|simulate|status|check-config|rebuild`."""
+"""`stream-health worker|api|migrate|topics|simulate|status|check-config|rebuild|docs`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -91,6 +92,14 @@ def _check_config(_: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from stream_health_cli.docs import write_documents  # noqa: PLC0415
+
+    for path in write_documents(args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     parser = argparse.ArgumentParser(prog="stream-health", description=__doc__)
@@ -113,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check-config", help="validate settings and stream_conditions"
     ).set_defaults(run=_check_config)
     rebuild.add_parser(commands)
+    docs = commands.add_parser("docs", help="write the api's OpenAPI and worker's AsyncAPI")
+    docs.add_argument("--out", type=Path, default=Path("docs"), help="directory to write into")
+    docs.set_defaults(run=_docs)
     return parser
 
 

@@ -177,7 +177,7 @@ def build_app(
     )
     app.state.metrics = metrics
     app.state.owner = owner
-    app.state.broker = broker
+    app.state.broker = broker  # its AsyncAPI document: `stream-health docs`
     app.state.subscriber = subscriber
     app.state.relay = relay
     return app
