@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 STACK := deploy/local
 PYTEST_ARGS ?=
 
-.PHONY: help install stack up down status migrate topics demo test test-unit lint typecheck fmt bench clean \
+.PHONY: help install stack up down status migrate topics demo test test-unit test-faults lint typecheck fmt bench clean \
 	deploy-tools validate-deploy docs
 
 help: ## list the targets
@@ -75,6 +75,9 @@ test: stack lint typecheck deploy-tools ## lint, typecheck and the whole suite o
 	@rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no test matched the selection ($(PYTEST_ARGS))"; rc=0; fi; \
 	exit $$rc
+
+test-faults: stack ## the fault suite alone (its own broker and database; STREAM_HEALTH_FAULT_EVENTS=200000)
+	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 deploy-tools: $(VENV)/.synced ## pinned validators for deploy/ into .stack/tools (once; first build minutes)
 	@bash deploy/validate/tools.sh
