@@ -102,9 +102,7 @@ class Driver:
             try:
                 if await self.caught_up():
                     return
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                last = exc
-            except Exception as exc:  # aiokafka's errors while the broker restarts
+            except Exception as exc:  # the broker or the database may be restarting
                 last = exc
             await asyncio.sleep(0.5)
         raise AssertionError(f"the worker did not catch up within {timeout_s} s ({last!r})")

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import yaml
 
 from stream_health.config.conditions import parse_conditions
 from stream_health.domain.classify import ANY_CONDITION
 from stream_health.domain.stream import Cause, Rules, StateChange
-from stream_health_worker.outputs import change_event_id, iso_ms
+from stream_health_worker.outputs import state_change
 from tests.faults.workload import CONDITIONS, Workload
 from tests.unit.stream_health.domain.model import ModelStream
 
@@ -37,23 +38,9 @@ def change_fields(change: dict[str, Any]) -> dict[str, Any]:
 
 
 def _published(change: StateChange) -> dict[str, Any]:
-    facts = change.facts
-    return change_fields(
-        {
-            "event_id": change_event_id(change.uid, change.seq),
-            "stream_id": facts.stream_id,
-            "stream_uid": change.uid,
-            "camera_id": facts.camera_id,
-            "server_id": facts.server_id,
-            "seq": change.seq,
-            "conditions": list(change.conditions),
-            "entered": list(change.entered),
-            "left": list(change.left),
-            "reconnects": change.reconnects,
-            "cause": change.cause.value,
-            "at": iso_ms(change.at_ms),
-        }
-    )
+    """The change as the worker publishes it (its own encoding), less the timing fields."""
+    record = state_change(change, topic="changes", emitted_ms=0)
+    return change_fields(orjson.loads(record.value))
 
 
 @dataclass

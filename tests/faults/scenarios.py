@@ -172,6 +172,17 @@ def worker_env(
     )
 
 
+def driver_for(stack: FaultStack, env: dict[str, str], topics: TopicNames, url: str) -> Driver:
+    """The driver watching the workers started with `env`."""
+    return Driver(
+        bootstrap=stack.bootstrap,
+        topics=topics,
+        group=env["STREAM_HEALTH_CONSUMER_GROUP"],
+        database_url=url,
+        partitions=PARTITIONS,
+    )
+
+
 async def run_scenario(
     name: str, *, stack: FaultStack, workload: Workload, expected: Expected, tmp: Path, seed: int
 ) -> Run:
@@ -184,13 +195,7 @@ async def run_scenario(
     ) as url:
         await ensure_topics(stack.bootstrap, topic_specs(topics, partitions=PARTITIONS))
         env = worker_env(stack, url, topics, tmp)
-        driver = Driver(
-            bootstrap=stack.bootstrap,
-            topics=topics,
-            group=env["STREAM_HEALTH_CONSUMER_GROUP"],
-            database_url=url,
-            partitions=PARTITIONS,
-        )
+        driver = driver_for(stack, env, topics, url)
         workers = Workers(env=env, logs=tmp)
         ctx = Context(stack, workers, driver, run, random.Random(seed))
         try:

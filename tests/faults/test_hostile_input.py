@@ -24,10 +24,10 @@ from aiokafka import AIOKafkaProducer
 from stream_health.kafka.topics import ensure_topics, topic_specs
 from stream_health_worker.schemas.events import event_id
 from tests.conftest import fresh_database, unique_topics
-from tests.faults.driver import Driver, Mismatches
+from tests.faults.driver import Mismatches
 from tests.faults.hostile import build_corpus
 from tests.faults.model import rules
-from tests.faults.scenarios import PARTITIONS, Workers, worker_env
+from tests.faults.scenarios import PARTITIONS, Workers, driver_for, worker_env
 from tests.faults.stack import FaultStack
 from tests.unit.stream_health.domain.model import ModelStream, Reconnect
 
@@ -44,13 +44,7 @@ async def test_bad_records_are_dead_lettered_and_valid_ones_applied(
     async with fresh_database("hostile", server_url=fault_stack.database_url) as url:
         await ensure_topics(fault_stack.bootstrap, topic_specs(topics, partitions=PARTITIONS))
         env = worker_env(fault_stack, url, topics, tmp_path)
-        driver = Driver(
-            bootstrap=fault_stack.bootstrap,
-            topics=topics,
-            group=env["STREAM_HEALTH_CONSUMER_GROUP"],
-            database_url=url,
-            partitions=PARTITIONS,
-        )
+        driver = driver_for(fault_stack, env, topics, url)
         workers = Workers(env=env, logs=tmp_path)
         worker = await workers.start()
         try:

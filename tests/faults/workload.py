@@ -272,8 +272,9 @@ class _Builder:
                 out.append(self._stream_snapshot(stream))  # a newer copy, facts unchanged
             else:
                 out.append(self._stream_snapshot(stream, stale=True))
+        analysed = {job.stream_uid for job in self.jobs.values()}
         for stream in rng.sample(listed, min(15, len(listed))):  # deleted from inventory
-            if free([stream]) and stream.uid not in {j.stream_uid for j in self.jobs.values()}:
+            if free([stream]) and stream.uid not in analysed:
                 stream.in_inventory = False
                 unknown = ((stream.uid, Facts(self.now_ms, StreamFacts())),)
                 out.append(Out("inventory_streams", str(stream.stream_id).encode(), None, unknown))
