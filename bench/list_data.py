@@ -436,7 +436,6 @@ async def build(conn: Any, spec: DataSpec) -> dict[str, Any]:
     await conn.execute(_WINDOW_N1, salt)
     await conn.execute(_WINDOW_N_OLD, salt)
     await _timed(conn, "windows", _WINDOWS, salt, built_ms)
-    await _condition_counts(conn)
     listed = await _listing(conn)
     await _activity(conn, spec, built_ms)
     meta = {
@@ -472,19 +471,9 @@ async def _servers(conn: Any, spec: DataSpec) -> None:
     )
 
 
-async def _condition_counts(conn: Any) -> None:
-    """The streams-per-condition counters (and `*`, streams in any), as the worker moves them."""
-    rows = await conn.fetch(
-        "SELECT c AS condition, count(*) AS n FROM stream_windows, unnest(conditions) AS c "
-        "GROUP BY c UNION ALL SELECT $1, count(*) FROM stream_windows "
-        "WHERE cardinality(conditions) > 0",
-        ANY_CONDITION,
-    )
-    await add_condition_counts(conn, deltas={r["condition"]: int(r["n"]) for r in rows})
-
-
 async def _listing(conn: Any) -> int:
-    """Write stream_list with the product's save_listing, LISTING_CHUNK streams at a time."""
+    """Write stream_list with the product's save_listing, LISTING_CHUNK streams at a time, and
+    move condition_counts by what it reports, as the worker's list flush does."""
     started = time.perf_counter()
     counts = await conn.fetch(_COUNTS)
     by_uid: dict[str, list[tuple[str, str, int]]] = {}
@@ -496,7 +485,10 @@ async def _listing(conn: Any) -> int:
     for start in range(0, len(uids), LISTING_CHUNK):
         chunk = uids[start : start + LISTING_CHUNK]
         async with conn.transaction():
-            await save_listing(conn, uids=chunk, counts=[c for uid in chunk for c in by_uid[uid]])
+            moved = await save_listing(
+                conn, uids=chunk, counts=[c for uid in chunk for c in by_uid[uid]]
+            )
+            await add_condition_counts(conn, deltas=moved)
     say(
         f"  stream_list via save_listing: {len(counts):,} rows for {len(uids):,} streams in "
         f"{time.perf_counter() - started:.1f} s"

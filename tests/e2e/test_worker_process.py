@@ -3,7 +3,9 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -13,9 +15,13 @@ from sqlalchemy import text
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import make_engine, make_sessions
+from stream_health.db.windows import load_windows
+from stream_health.domain.classify import listed_counts
 from stream_health.kafka.topics import ensure_topics, topic_specs
-from tests.conftest import base_settings
+from stream_health_worker.app import build_rules
+from tests.conftest import base_settings, fresh_database
 from tests.e2e.processes import Service, free_port, service_env
+from tests.faults.driver import asyncpg_dsn
 from tests.readback import read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -177,3 +183,61 @@ async def _wait_outbox_empty(database_url: str, timeout_s: float) -> None:
     finally:
         await engine.dispose()
     raise AssertionError("the relay did not empty the outbox")
+
+
+async def _list_state(database_url: str, prefix: str) -> tuple[dict[Any, int], dict[Any, int], int]:
+    """(list rows, the rows the stored windows call for now, windows still flagged)."""
+    rules = build_rules(base_settings())
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT uid, condition, disconnections FROM stream_list WHERE uid LIKE $1",
+            f"{prefix}%",
+        )
+        uids = [
+            r["uid"]
+            for r in await connection.fetch(
+                "SELECT uid FROM stream_windows WHERE uid LIKE $1", f"{prefix}%"
+            )
+        ]
+        windows = await load_windows(connection, uids=uids)
+        flagged = await connection.fetchval(
+            "SELECT count(*) FROM stream_windows WHERE uid LIKE $1 AND list_dirty", f"{prefix}%"
+        )
+    finally:
+        await connection.close()
+    now = time.time_ns() // 1_000_000
+    called_for = {
+        (uid, name): count
+        for uid, window in windows.items()
+        for name, count in listed_counts(window, rules, at_ms=now).items()
+    }
+    listed = {(r["uid"], r["condition"]): r["disconnections"] for r in rows}
+    return listed, called_for, int(flagged)
+
+
+async def test_the_list_waits_for_the_flush_interval_and_a_clean_stop_flushes_it(
+    worker_env: dict[str, str], topics: TopicNames, tmp_path: Path
+) -> None:
+    # A database of its own: on assignment a worker flushes every flagged window it owns.
+    async with fresh_database("listflush") as url:
+        env = worker_env | {
+            "STREAM_HEALTH_DATABASE_URL": url,
+            "STREAM_HEALTH_LIST_FLUSH_INTERVAL": "3600",  # no flush by the timer in this test
+        }
+        worker = Service("worker", env, int(env["STREAM_HEALTH_WORKER_PORT"]), tmp_path / "w.log")
+        try:
+            await asyncio.to_thread(worker.wait_ready)
+            sent = await _produce(topics, 400)
+            await _wait_for(url, topics, sum(sent.values()), 60)
+            await asyncio.sleep(1.5)  # a few ticks of the timer: none may flush yet
+            held, _, held_flagged = await _list_state(url, topics.media_events)
+        finally:
+            worker.stop()
+        stopped, called_for, stopped_flagged = await _list_state(url, topics.media_events)
+
+    assert held == {}  # the interval holds the flush back...
+    assert held_flagged == 97  # ...while the windows it will write are flagged
+    assert len(stopped) > 97  # every stream: a row per condition it is in, and one under *
+    assert stopped == called_for  # a clean stop leaves the list as the windows say
+    assert stopped_flagged == 0

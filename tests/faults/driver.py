@@ -84,13 +84,19 @@ class Driver:
     async def outbox_rows(self) -> int:
         return int((await self._query("SELECT count(*) AS n FROM outbox"))[0]["n"])
 
+    async def list_dirty(self) -> int:
+        """Windows whose admin-list rows a list flush has yet to write."""
+        rows = await self._query("SELECT count(*) AS n FROM stream_windows WHERE list_dirty")
+        return int(rows[0]["n"])
+
     async def caught_up(self) -> bool:
-        """Everything produced so far is applied, signals included, and the outbox is empty."""
+        """Everything produced so far is applied, signals included, the outbox is empty and
+        the admin list is flushed."""
         ends = await self.end_offsets()
         stored = await self.stored_offsets()
         if any(stored.get(tp, 0) < end for tp, end in ends.items() if end):
             return False
-        if await self.outbox_rows():
+        if await self.outbox_rows() or await self.list_dirty():
             return False
         return await self.end_offsets() == ends  # no signal published meanwhile
 

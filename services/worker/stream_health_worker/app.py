@@ -126,6 +126,7 @@ def build_app(
         relay=relay,
         subscriber=subscriber,
         tracer=worker_tracer(tracing),
+        list_interval_s=settings.list_flush_interval.total_seconds(),
     )
     subscriber(runtime.consume)
 
@@ -140,6 +141,7 @@ def build_app(
         tasks = [
             asyncio.create_task(relay.run(), name="relay"),
             asyncio.create_task(_every(DRAIN_TICK_S, runtime.drain_tick, "drain"), name="drain"),
+            asyncio.create_task(_every(DRAIN_TICK_S, runtime.list_tick, "list"), name="list"),
             asyncio.create_task(_every(GAUGE_TICK_S, runtime.gauge_tick, "gauges"), name="gauges"),
         ]
         log.info("worker.started", extra={"group": settings.consumer_group})
@@ -152,6 +154,7 @@ def build_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await _final_flush(runtime)
             await relay.stop()
             await engine.dispose()
             if owned is not None:
@@ -181,6 +184,14 @@ def build_app(
     app.state.subscriber = subscriber
     app.state.relay = relay
     return app
+
+
+async def _final_flush(runtime: Runtime) -> None:
+    """Leave the admin list current on a clean stop (else the next owner writes it)."""
+    try:
+        await runtime.flush_list()
+    except Exception:
+        log.exception("worker.list_flush_failed")
 
 
 async def _every(seconds: float, tick: Callable[[], Awaitable[None]], name: str) -> None:

@@ -15,7 +15,6 @@ from stream_health.db.activity import ServerSeen
 from stream_health.db.inventory import load_facts
 from stream_health.db.outbox import Outgoing
 from stream_health.domain import transitions
-from stream_health.domain.classify import listed_counts
 from stream_health.domain.stream import UNKNOWN, Rules, StateChange, StreamFacts, StreamWindow
 from stream_health_worker import outputs
 from stream_health_worker.owner import WindowOwner
@@ -117,22 +116,11 @@ class Work:
             outcome = self._dispatch(window, op, facts)
             if outcome.duplicate:
                 self.duplicates += 1
-            # A re-check always rewrites the list rows: inventory they show may have changed.
+            # A re-check always stores the window list-dirty: inventory its rows show may have
+            # changed.
             if not outcome.duplicate or outcome.changes or isinstance(op, Recheck):
                 self.dirty.setdefault(partition, set()).add(uid)
             self._emit(outcome.changes)
-
-    def listing(self) -> tuple[list[str], list[tuple[str, str, int]]]:
-        """The dirty streams, and their admin-list rows (uid, condition, count) as of now."""
-        uids: list[str] = []
-        rows: list[tuple[str, str, int]] = []
-        for partition, dirty in self.dirty.items():
-            for uid in dirty:
-                uids.append(uid)
-                window = self.owner.window(partition, uid)
-                counts = listed_counts(window, self.rules, at_ms=self.now_ms)
-                rows += [(uid, name, count) for name, count in counts.items()]
-        return uids, rows
 
     def drained(self, partition: int, window: StreamWindow) -> None:
         """Record a wake-up of the timer: conditions may drain, shown counts may fall."""

@@ -2,7 +2,9 @@
 
 The transaction locks the batch's partition offset rows, skips records below the stored
 offsets (redeliveries), applies inventory snapshots, moves the stream windows, and stores
-windows, counters, offsets and the records to publish (the outbox) together.
+windows, counters, offsets and the records to publish (the outbox) together. The windows
+are stored list-dirty; `flush_listing` writes their admin-list rows later, many batches' worth
+at a time.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from stream_health.db.listing import save_listing
 from stream_health.db.outbox import enqueue
 from stream_health.db.windows import (
     add_condition_counts,
+    mark_listed,
     partition_uids,
     save_partition_rules,
     save_windows,
 )
-from stream_health.domain.classify import ANY_CONDITION
+from stream_health.domain.classify import listed_counts
 from stream_health.domain.conditions import conditions_from_data, conditions_to_data
 from stream_health.domain.stream import Rules
 from stream_health_worker.apply import Work
@@ -210,23 +213,47 @@ async def apply_batch(
             session, consumer_group=ctx.consumer_group, offsets=result.next_offsets
         )
     ctx.owner.advanced({**stored, **result.next_offsets})
+    ctx.owner.stored(work.dirty)
     return result
 
 
 async def store(conn: Any, work: Work) -> None:
-    """Save the windows the work touched and queue its records for the relay."""
+    """Save the windows the work touched (list-dirty) and queue its records for the relay."""
     await save_windows(conn, rows=work.owner.rows(work.dirty, now_ms=work.now_ms))
-    uids, listed = work.listing()
-    await save_listing(conn, uids=uids, counts=listed)
     await enqueue(conn, records=work.outgoing)
-    deltas: Counter[str] = Counter()
-    for change in work.changes:
-        deltas.update(change.entered)
-        deltas.subtract(change.left)
-        # ANY_CONDITION counts the streams in at least one (the admin list's total for "any").
-        was_in = len(change.conditions) - len(change.entered) + len(change.left) > 0
-        deltas[ANY_CONDITION] += bool(change.conditions) - was_in
-    await add_condition_counts(conn, deltas=deltas)
+
+
+async def flush_listing(
+    sessions: async_sessionmaker[AsyncSession], *, ctx: WorkerContext, now_ms: int
+) -> int:
+    """Rewrite the admin-list rows of the owned list-dirty windows, in one transaction.
+
+    Returns how many streams' rows were written. Fenced like a batch: a partition another
+    owner advanced is reloaded from PostgreSQL first, so rows follow the stored windows.
+    """
+    owner = ctx.owner
+    partitions = owner.list_partitions
+    if not partitions:
+        return 0
+    fence = {(t, p) for t in ctx.topics.owned_by_stream for p in partitions}
+    async with sessions() as session, session.begin():
+        stored = await lock_offsets(session, consumer_group=ctx.consumer_group, partitions=fence)
+        owner.fence(stored)
+        conn = await driver_connection(session)
+        dirty = await owner.list_dirty(conn, partitions)
+        uids: list[str] = []
+        rows: list[tuple[str, str, int]] = []
+        for partition, held in dirty.items():
+            for uid in held:
+                counts = listed_counts(owner.window(partition, uid), owner.rules, at_ms=now_ms)
+                uids.append(uid)
+                rows += [(uid, name, count) for name, count in counts.items()]
+        moved = await save_listing(conn, uids=uids, counts=rows)
+        await add_condition_counts(conn, deltas=moved)
+        await mark_listed(conn, uids=uids)
+    owner.advanced(stored)
+    owner.listed(dirty)
+    return len(uids)
 
 
 async def drain_due(
@@ -250,6 +277,7 @@ async def drain_due(
                 work.drained(partition, ctx.owner.window(partition, uid))
         await store(conn, work)
     ctx.owner.advanced(stored)
+    ctx.owner.stored(work.dirty)
     return work
 
 
@@ -281,5 +309,6 @@ async def reconfigure_pending(
             conn, partition=partition, conditions=conditions_to_data(owner.rules.conditions)
         )
     owner.advanced(stored)
+    owner.stored(work.dirty)
     owner.reconfigure.pop(partition, None)
     return work

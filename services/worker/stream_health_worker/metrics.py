@@ -88,3 +88,14 @@ class WorkerMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.list_flush_seconds = Histogram(
+            "stream_health_list_flush_seconds",
+            "Time to rewrite the admin-list rows of the list-dirty windows (one transaction)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.list_streams = Counter(
+            "stream_health_list_streams_written",
+            "Streams whose admin-list rows a flush rewrote",
+            registry=r,
+        )

@@ -15,6 +15,7 @@ from typing import Any
 
 from stream_health.db.inventory import load_facts
 from stream_health.db.windows import (
+    list_dirty_uids,
     load_partition_rules,
     load_windows,
     pending_drains,
@@ -36,6 +37,10 @@ class WindowOwner:
         self._cache: dict[int, dict[str, StreamWindow]] = {}
         self._positions: dict[tuple[str, int], int] = {}
         self._drains: list[tuple[int, str, int]] = []
+        # Windows stored since their list rows were last written, per partition; and the
+        # partitions where only PostgreSQL knows them all (just taken over, or cache dropped).
+        self._list_dirty: dict[int, set[str]] = {}
+        self._list_unknown: set[int] = set()
         self.owned: set[int] = set()
         # Partitions whose streams were judged by other conditions: partition -> those (or None).
         self.reconfigure: dict[int, Any] = {}
@@ -49,6 +54,7 @@ class WindowOwner:
         """Take partitions over: their stored drain instants join the timer."""
         fresh = set(partitions) - self.owned
         self.owned |= fresh
+        self._list_unknown |= fresh
         for entry in await pending_drains(conn, partitions=fresh):
             heapq.heappush(self._drains, entry)
         judged_by = await load_partition_rules(conn, partitions=fresh)
@@ -63,12 +69,16 @@ class WindowOwner:
             self.owned.discard(partition)
             self.reconfigure.pop(partition, None)
             self.forget(partition)
+            self._list_dirty.pop(partition, None)  # the next owner finds them flagged
+            self._list_unknown.discard(partition)
 
     def forget(self, partition: int) -> None:
         """Drop what is cached for a partition (it may have changed elsewhere)."""
         self._cache.pop(partition, None)
         for key in [k for k in self._positions if k[1] == partition]:
             del self._positions[key]
+        if partition in self.owned:  # someone else may have stored windows list-dirty
+            self._list_unknown.add(partition)
 
     def fence(self, stored: Mapping[tuple[str, int], int]) -> None:
         """Compare locked offsets with ours: a partition advanced by another owner is stale."""
@@ -118,6 +128,43 @@ class WindowOwner:
                 rows.append(to_row(window, partition=partition, drain_at_ms=instant))
         self._compact_drains()
         return rows
+
+    def stored(self, dirty: Mapping[int, Collection[str]]) -> None:
+        """Windows committed list-dirty (after their transaction): the next flush lists them."""
+        for partition, uids in dirty.items():
+            if partition in self.owned:
+                self._list_dirty.setdefault(partition, set()).update(uids)
+
+    @property
+    def list_pending(self) -> bool:
+        """Whether a list flush has anything to write (or to look for)."""
+        return any(self._list_dirty.values()) or bool(self._list_unknown & self.owned)
+
+    @property
+    def list_partitions(self) -> set[int]:
+        """The owned partitions a list flush looks at."""
+        dirty = {partition for partition, uids in self._list_dirty.items() if uids}
+        return (dirty | self._list_unknown) & self.owned
+
+    async def list_dirty(self, conn: Any, partitions: Collection[int]) -> dict[int, set[str]]:
+        """The list-dirty windows of `partitions` (looked up where unknown), loaded."""
+        unknown = self._list_unknown & set(partitions)
+        found = await list_dirty_uids(conn, partitions=unknown)
+        dirty = {
+            p: self._list_dirty.get(p, set()) | found.get(p, set())
+            for p in partitions
+            if p in self.owned
+        }
+        await self.load(conn, dirty)
+        return dirty
+
+    def listed(self, dirty: Mapping[int, Collection[str]]) -> None:
+        """The flush of `dirty` committed: those windows' list rows are current."""
+        for partition, uids in dirty.items():
+            self._list_unknown.discard(partition)
+            held = self._list_dirty.get(partition)
+            if held is not None:
+                held.difference_update(uids)
 
     def due(self, now_ms: int) -> dict[int, set[str]]:
         """The owned streams to look at by `now_ms` (a drain or a shown count), by partition."""

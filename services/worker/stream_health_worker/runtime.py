@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
@@ -21,6 +22,7 @@ from stream_health_worker.ingest import (
     WorkerContext,
     apply_batch,
     drain_due,
+    flush_listing,
     reconfigure_pending,
 )
 from stream_health_worker.metrics import WorkerMetrics
@@ -51,6 +53,12 @@ class Runtime:
     relay: Relay
     subscriber: Any
     tracer: Tracer | None = None  # None: tracing is off
+    list_interval_s: float = 1.0  # the admin list trails the windows by about this much
+    clock: Callable[[], float] = time.monotonic  # seconds, for the flush timer
+    _list_due: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self._list_due = self.clock() + self.list_interval_s
 
     async def consume(self, message: KafkaMessage) -> None:
         """Apply one batch; on failure roll back, forget cached windows, re-read it."""
@@ -103,6 +111,25 @@ class Runtime:
         if work is not None:
             _observe_work(self.metrics, work)
             self.relay.wake.set()
+
+    async def list_tick(self) -> None:
+        """Flush the admin-list rows when some are behind and the last flush is long enough ago."""
+        if self.ctx.owner.list_pending and self.clock() >= self._list_due:
+            await self.flush_list()
+
+    async def flush_list(self) -> None:
+        """Rewrite the list rows of every list-dirty window this worker owns."""
+        async with self.lock:
+            started = self.clock()
+            streams = await flush_listing(self.sessions, ctx=self.ctx, now_ms=now_ms())
+            took = self.clock() - started
+        self.metrics.list_flush_seconds.observe(took)
+        self.metrics.list_streams.inc(streams)
+        # Under load a flush takes long: waiting twice as long for the next keeps list writes
+        # to about a third of the worker's time, and lets each flush coalesce more events per
+        # stream. Idle, the list trails the windows by about the interval.
+        self._list_due = self.clock() + max(self.list_interval_s, 2 * took)
+        log.debug("worker.list_flushed", extra={"streams": streams, "seconds": round(took, 3)})
 
     async def gauge_tick(self) -> None:
         """Refresh the gauges."""

@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stream_health.config.conditions import load_conditions
+from stream_health.config.durations import parse_duration_ms
 from stream_health.domain.analytics import status_number
 from stream_health.domain.conditions import ConditionSet
 
@@ -27,6 +28,7 @@ LOCAL_DATABASE_URL = "postgresql+asyncpg://stream_health:stream_health@127.0.0.1
 ENV_PREFIX = "STREAM_HEALTH_"
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SECONDS = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
 class SettingsError(ValueError):
@@ -120,6 +122,8 @@ class Settings(BaseSettings):
     consumer_group: str = Field(default="stream-health-worker", min_length=1, max_length=255)
     server_stale_after: timedelta = timedelta(minutes=5)
     max_future_skew: timedelta = timedelta(minutes=5)
+    # How often the worker rewrites the admin-list rows of the windows it stored since.
+    list_flush_interval: timedelta = timedelta(seconds=1)
     expose_stream_credentials: bool = False
     # Callback statuses that count as a reconnection of the job's camera stream (SPEC 2.4).
     analytics_down_statuses: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7])
@@ -147,7 +151,24 @@ class Settings(BaseSettings):
                 raise ValueError("must be host:port, comma-separated (e.g. kafka-1:9092)")
         return ",".join(servers)
 
-    @field_validator("server_stale_after", "max_future_skew")
+    @field_validator("server_stale_after", "max_future_skew", "list_flush_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        # From the environment a duration is text: plain seconds (`300`), or as periods are
+        # written (`40s`, `5m`, ISO 8601 `PT5M`). pydantic alone reads only ISO 8601 there.
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if _SECONDS.match(text):
+            return timedelta(seconds=float(text))
+        try:
+            return timedelta(milliseconds=parse_duration_ms(text))
+        except ValueError:  # its message quotes the value: settings errors never do
+            raise ValueError(
+                "must be a duration: seconds (300), 40s, 10m, 1h, 7d or ISO 8601 (PT5M)"
+            ) from None
+
+    @field_validator("server_stale_after", "max_future_skew", "list_flush_interval")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -1,13 +1,15 @@
 """The admin list's rows (table `stream_list`): written by stream owners, read by the api.
 
 A stream in at least one condition has a row per condition it is in and one under
-ANY_CONDITION. The owner rewrites a stream's rows in the transaction that stores its window,
-reading inventory as committed then; an inventory change that the rows show re-checks the
-stream through its owner (see inventory.py), so the rows never keep a stale snapshot.
+ANY_CONDITION. The owner rewrites a stream's rows in its list flush (every second or so, in
+one transaction per flush, for the windows stored list-dirty since the last one), reading
+inventory as committed then; an inventory change that the rows show re-checks the stream
+through its owner (see inventory.py), so the rows never keep a stale snapshot.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,23 +114,37 @@ _WRITES = (
 
 async def save_listing(
     conn: Any, *, uids: Collection[str], counts: Iterable[tuple[str, str, int]]
-) -> None:
-    """Make the list rows of `uids` those of `counts` (uid, condition, disconnections)."""
+) -> Counter[str]:
+    """Make the list rows of `uids` those of `counts` (uid, condition, disconnections).
+
+    Returns how many rows each condition gained (or lost, negative): what `condition_counts`
+    must move by for the list's totals to keep matching its rows.
+    """
+    moved: Counter[str] = Counter()
     if not uids:
-        return
+        return moved
+    uid_list = list(uids)
+    for row in await conn.fetch(
+        "SELECT condition, count(*) AS n FROM stream_list WHERE uid = ANY($1::text[]) "
+        "GROUP BY condition",
+        uid_list,
+    ):
+        moved[row["condition"]] -= row["n"]
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stream_list_batch "
         "(uid text, condition text, disconnections int) ON COMMIT DELETE ROWS"
     )
     records = list(counts)
+    moved.update(condition for _, condition, _ in records)
     if records:
         await conn.copy_records_to_table(
             "stream_list_batch", records=records, columns=("uid", "condition", "disconnections")
         )
     for delete, upsert in _WRITES:
-        await conn.execute(delete, list(uids))
+        await conn.execute(delete, uid_list)
         if records:
             await conn.execute(upsert)
+    return moved
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ class StreamWindowRow(SQLModel, table=True):
     enabled: bool = Field(sa_column=Column(Boolean, nullable=False))
     increased: bool = Field(sa_column=Column(Boolean, nullable=False))
     managed: bool = Field(sa_column=Column(Boolean, nullable=False))
+    # Its admin-list rows are behind it: the owner's next list flush rewrites them.
+    list_dirty: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
 
 
 COLUMNS = (
@@ -62,6 +64,7 @@ COLUMNS = (
     "enabled",
     "increased",
     "managed",
+    "list_dirty",
 )
 
 
@@ -116,6 +119,7 @@ def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> 
         facts.enabled,
         facts.increased,
         facts.managed,
+        True,  # stored by a batch: its list rows follow with the owner's next flush
     )
 
 
@@ -166,6 +170,30 @@ async def save_windows(conn: Any, *, rows: Iterable[tuple[Any, ...]]) -> None:
     )
     await conn.copy_records_to_table("stream_windows_batch", records=records, columns=COLUMNS)
     await conn.execute(_UPSERT)
+
+
+async def list_dirty_uids(conn: Any, *, partitions: Collection[int]) -> dict[int, set[str]]:
+    """Per partition of `partitions`, the streams whose list rows are behind their window."""
+    if not partitions:
+        return {}
+    rows = await conn.fetch(
+        "SELECT partition, uid FROM stream_windows WHERE partition = ANY($1::int[]) AND list_dirty",
+        list(partitions),
+    )
+    dirty: dict[int, set[str]] = {}
+    for row in rows:
+        dirty.setdefault(row["partition"], set()).add(row["uid"])
+    return dirty
+
+
+async def mark_listed(conn: Any, *, uids: Collection[str]) -> None:
+    """Record that the list rows of `uids` are written as of their stored windows."""
+    if uids:
+        await conn.execute(
+            "UPDATE stream_windows SET list_dirty = false "
+            "WHERE uid = ANY($1::text[]) AND list_dirty",
+            list(uids),
+        )
 
 
 async def pending_drains(conn: Any, *, partitions: Collection[int]) -> list[tuple[int, str, int]]:

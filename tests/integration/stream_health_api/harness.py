@@ -20,7 +20,7 @@ from stream_health.config.settings import Settings
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
 from stream_health.domain.stream import Rules
 from stream_health_api.app import build_app
-from stream_health_worker.ingest import WorkerContext, apply_batch
+from stream_health_worker.ingest import WorkerContext, apply_batch, flush_listing
 from stream_health_worker.outputs import iso_ms
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
@@ -78,6 +78,13 @@ class Fleet:
                 await self.ctx.owner.assigned(await driver_connection(session), [0])
         await apply_batch(self.sessions, ctx=self.ctx, records=list(records), now_ms=now_ms())
         await self._deliver_signals()
+        await self.flush()
+
+    async def flush(self, at_ms: int | None = None) -> None:
+        """The owner's list flush, as its timer would run it next (or at `at_ms`)."""
+        await flush_listing(
+            self.sessions, ctx=self.ctx, now_ms=now_ms() if at_ms is None else at_ms
+        )
 
     async def _deliver_signals(self) -> None:
         # No relay runs here: the re-check signals the batch queued are applied directly.

@@ -421,6 +421,7 @@ async def test_a_shown_count_falls_when_a_reconnection_ages_out_with_no_further_
 
     # The timer's wake-up a minute later: the older reconnection has left the 24 h window.
     await drain_due(fleet.sessions, ctx=fleet.ctx, now_ms=at + 61_000)
+    await fleet.flush(at + 61_000)
     after = (await _get(client, domain=domain, condition="incorrect")).json()["data"]
     anywhere = (await _get(client, domain=domain)).json()["data"]
 

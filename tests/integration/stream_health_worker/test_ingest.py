@@ -2,18 +2,24 @@ import asyncio
 import itertools
 import time
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
-from stream_health.domain.stream import Rules
-from stream_health_worker.ingest import WorkerContext, apply_batch
+from stream_health.db.windows import condition_counts, load_windows
+from stream_health.domain.classify import listed_counts
+from stream_health.domain.stream import Rules, StreamWindow
+from stream_health_worker.ingest import WorkerContext, apply_batch, flush_listing
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
+from tests.conftest import fresh_database
 from tests.records import Record
 
 NOW_MS = time.time_ns() // 1_000_000
@@ -137,3 +143,154 @@ async def test_two_owners_of_one_partition_never_double_count(migrated_database_
     assert offsets == {(topics.media_events, 0): 200, (topics.media_events, 1): 200}
     # Every stream got 28 or 29 reconnects: incorrect, then problematic, each exactly once.
     assert changes == {f"{topics.media_events}-{p}-{i}": [1, 2] for p in (0, 1) for i in range(7)}
+
+
+async def _listed(sessions: async_sessionmaker[AsyncSession], prefix: str) -> dict[str, Any]:
+    """The list rows, list flags and condition counters as PostgreSQL holds them."""
+    async with sessions() as session:
+        conn = await driver_connection(session)
+        rows = await conn.fetch(
+            "SELECT uid, condition, disconnections FROM stream_list WHERE uid LIKE $1",
+            f"{prefix}%",
+        )
+        facts = await conn.fetch(
+            "SELECT uid, condition FROM stream_list_facts WHERE uid LIKE $1", f"{prefix}%"
+        )
+        flagged = await conn.fetch(
+            "SELECT uid FROM stream_windows WHERE uid LIKE $1 AND list_dirty", f"{prefix}%"
+        )
+        windows = await load_windows(
+            conn,
+            uids=[
+                r["uid"]
+                for r in await conn.fetch(
+                    "SELECT uid FROM stream_windows WHERE uid LIKE $1", f"{prefix}%"
+                )
+            ],
+        )
+        counts = await condition_counts(conn)
+    return {
+        "rows": {(r["uid"], r["condition"]): r["disconnections"] for r in rows},
+        "facts": {(r["uid"], r["condition"]) for r in facts},
+        "flagged": {r["uid"] for r in flagged},
+        "windows": windows,
+        "counts": counts,
+    }
+
+
+def _rows_of(windows: dict[str, StreamWindow], rules: Rules, at_ms: int) -> dict[Any, int]:
+    """The list rows the stored windows call for at `at_ms`."""
+    return {
+        (uid, name): count
+        for uid, window in windows.items()
+        for name, count in listed_counts(window, rules, at_ms=at_ms).items()
+    }
+
+
+@pytest.fixture
+async def own_database_url(migrated_database_url: str) -> AsyncIterator[str]:
+    """A database of this test's only: a list flush looks at every flagged window of its
+    partitions, whoever's test stored them."""
+    async with fresh_database("flush") as url:
+        yield url
+
+
+async def _assigned(sessions: async_sessionmaker[AsyncSession], ctx: WorkerContext) -> None:
+    async with sessions() as session:
+        await ctx.owner.assigned(await driver_connection(session), [0, 1])
+
+
+async def test_batches_leave_the_list_to_one_flush_that_writes_what_the_windows_say(
+    own_database_url: str,
+) -> None:
+    topics = _unique_topics()
+    engine = make_engine(own_database_url)
+    sessions = make_sessions(engine)
+    ctx = _context(topics, f"g-{uuid.uuid4().hex}")
+    try:
+        await _assigned(sessions, ctx)
+        before = await _listed(sessions, topics.media_events)
+        for start in (0, 10, 20):  # three batches, seven streams in each
+            records = _events(topics.media_events, 0, range(start, start + 10))
+            await apply_batch(sessions, ctx=ctx, records=records, now_ms=NOW_MS)
+        pending = await _listed(sessions, topics.media_events)
+        written = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
+        after = await _listed(sessions, topics.media_events)
+        again = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
+        await _changes(sessions, topics.changes)
+    finally:
+        await engine.dispose()
+
+    uids = {f"{topics.media_events}-0-{i}" for i in range(7)}
+    assert pending["rows"] == {}  # stored, not yet listed
+    assert pending["flagged"] == uids
+    assert written == 7  # 30 events, 3 batches: one rewrite per stream
+    expected = _rows_of(after["windows"], ctx.owner.rules, NOW_MS)
+    assert after["rows"] == expected
+    assert after["facts"] == set(expected)
+    assert {name for _, name in expected} == {"incorrect", "problematic", "*"}
+    assert after["flagged"] == set()
+    moved = {
+        name: after["counts"].get(name, 0) - before["counts"].get(name, 0)
+        for name in ("incorrect", "problematic", "*")
+    }
+    assert moved == {name: sum(1 for _, n in expected if n == name) for name in moved}
+    assert again == 0  # nothing left behind
+
+
+async def test_a_new_owner_flushes_the_list_rows_a_crashed_owner_left(
+    own_database_url: str,
+) -> None:
+    topics = _unique_topics()
+    engine = make_engine(own_database_url)
+    sessions = make_sessions(engine)
+    group = f"g-{uuid.uuid4().hex}"
+    crashed, successor = _context(topics, group), _context(topics, group)
+    try:
+        await _assigned(sessions, crashed)
+        records = _events(topics.media_events, 0, range(20))
+        await apply_batch(sessions, ctx=crashed, records=records, now_ms=NOW_MS)
+        # The first owner dies before its list flush: only PostgreSQL knows what is behind.
+        await _assigned(sessions, successor)
+        written = await flush_listing(sessions, ctx=successor, now_ms=NOW_MS)
+        after = await _listed(sessions, topics.media_events)
+        await _changes(sessions, topics.changes)
+    finally:
+        await engine.dispose()
+
+    assert written == 7
+    assert after["rows"] == _rows_of(after["windows"], successor.owner.rules, NOW_MS)
+    assert len(after["rows"]) > 7
+    assert after["flagged"] == set()
+
+
+async def test_a_flush_after_another_owner_moved_the_partition_lists_its_windows(
+    own_database_url: str,
+) -> None:
+    # A zombie owner's cache is behind: the fence must make its flush write the windows
+    # as stored (with the other owner's reconnections), never its own stale copies.
+    topics = _unique_topics()
+    engine = make_engine(own_database_url)
+    sessions = make_sessions(engine)
+    group = f"g-{uuid.uuid4().hex}"
+    zombie, other = _context(topics, group), _context(topics, group)
+    try:
+        await _assigned(sessions, zombie)
+        await _assigned(sessions, other)
+        stream = topics.media_events
+        await apply_batch(sessions, ctx=zombie, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
+        await apply_batch(
+            sessions, ctx=other, records=_events(stream, 0, range(7, 35)), now_ms=NOW_MS
+        )
+        stale = zombie.owner.window(0, f"{stream}-0-0")
+        written = await flush_listing(sessions, ctx=zombie, now_ms=NOW_MS)
+        after = await _listed(sessions, stream)
+        await _changes(sessions, topics.changes)
+    finally:
+        await engine.dispose()
+
+    assert written == 7  # its own flag and the other owner's, found in PostgreSQL
+    assert after["rows"] == _rows_of(after["windows"], zombie.owner.rules, NOW_MS)
+    assert after["rows"][(f"{stream}-0-0", "problematic")] == 5  # 5 reconnections, not 1
+    assert stale.conditions == {"incorrect"}  # what the zombie held before the fence
+    assert after["flagged"] == set()

@@ -55,22 +55,22 @@ async def test_downgrade_then_upgrade_round_trips(
         await engine.dispose()
 
 
-async def test_upgrading_to_condition_counts_starts_from_the_stored_streams(
+async def test_upgrading_to_list_flushes_counts_the_list_rows(
     migrated_database_url: str,
 ) -> None:
-    await asyncio.to_thread(command.downgrade, alembic_config(migrated_database_url), "0003")
+    # From 0007 on, condition_counts moves with the list rows: the upgrade starts it there.
+    await asyncio.to_thread(command.downgrade, alembic_config(migrated_database_url), "0006")
     engine = make_engine(migrated_database_url, pool_size=1)
     try:
         async with engine.begin() as connection:
             await connection.execute(
                 text(
-                    "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
-                    "deleted_ms, versions, enabled, increased, managed) "
-                    "SELECT uid, p, '', c::text[], 1, true, -1, decode(repeat('00', 48), 'hex'), "
-                    "true, false, true FROM (VALUES ('mig-a', 0, '{incorrect,problematic}'), "
-                    "('mig-b', 1, '{incorrect}')) AS v(uid, p, c)"
+                    "INSERT INTO stream_list (condition, uid, disconnections) VALUES "
+                    "('incorrect', 'mig-a', 1), ('problematic', 'mig-a', 5), ('*', 'mig-a', 5), "
+                    "('incorrect', 'mig-b', 1), ('*', 'mig-b', 1)"
                 )
             )
+            await connection.execute(text("UPDATE condition_counts SET streams = streams + 7"))
         await upgrade_async(migrated_database_url)
         async with engine.connect() as connection:
             counted = await connection.execute(
@@ -78,15 +78,15 @@ async def test_upgrading_to_condition_counts_starts_from_the_stored_streams(
             )
             counts: dict[str, int] = dict(counted.all())
             grouped = await connection.execute(
-                text("SELECT c, count(*) FROM stream_windows, unnest(conditions) AS c GROUP BY c")
+                text("SELECT condition, count(*) FROM stream_list GROUP BY condition")
             )
-            stored: dict[str, int] = dict(grouped.all())
-            anywhere = await connection.execute(  # 0005 counts the streams in any condition
-                text("SELECT count(*) FROM stream_windows WHERE cardinality(conditions) > 0")
+            listed: dict[str, int] = dict(grouped.all())
+            flagged = await connection.execute(
+                text("SELECT count(*) FROM stream_windows WHERE list_dirty")
             )
-            stored["*"] = anywhere.scalar_one()
+            dirty = flagged.scalar_one()
         async with engine.begin() as connection:  # leave the session database as it was
-            await connection.execute(text("DELETE FROM stream_windows WHERE uid LIKE 'mig-%'"))
+            await connection.execute(text("DELETE FROM stream_list WHERE uid LIKE 'mig-%'"))
             await connection.execute(
                 text(
                     "UPDATE condition_counts SET streams = streams - CASE condition "
@@ -96,6 +96,6 @@ async def test_upgrading_to_condition_counts_starts_from_the_stored_streams(
     finally:
         await engine.dispose()
 
-    assert counts == stored
-    assert counts["incorrect"] >= 2
+    assert counts == listed
+    assert dirty == 0  # rows written before the upgrade are current
     assert counts["problematic"] >= 1

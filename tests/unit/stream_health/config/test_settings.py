@@ -65,6 +65,9 @@ def test_spec_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) ->
         ("STREAM_HEALTH_CALLBACK_ALLOW", "not-a-cidr", "callback_allow"),
         ("STREAM_HEALTH_DATABASE_URL", "mysql://db/x", "database_url"),
         ("STREAM_HEALTH_TOPIC_PARTITIONS", "0", "topic_partitions"),
+        ("STREAM_HEALTH_MAX_FUTURE_SKEW", "soon", "max_future_skew"),
+        ("STREAM_HEALTH_SERVER_STALE_AFTER", "0", "server_stale_after"),
+        ("STREAM_HEALTH_LIST_FLUSH_INTERVAL", "-2s", "list_flush_interval"),
     ],
 )
 def test_invalid_environment_names_the_field(
@@ -76,6 +79,22 @@ def test_invalid_environment_names_the_field(
         Settings()
 
     assert caught.value.errors()[0]["loc"][0] == field
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("300", 300), ("1.5", 1.5), (" 90 ", 90), ("40s", 40), ("10m", 600), ("PT5M", 300)],
+)
+def test_durations_from_the_environment_read_as_seconds_or_periods(
+    monkeypatch: pytest.MonkeyPatch, value: str, seconds: float
+) -> None:
+    monkeypatch.setenv("STREAM_HEALTH_MAX_FUTURE_SKEW", value)
+    monkeypatch.setenv("STREAM_HEALTH_LIST_FLUSH_INTERVAL", value)
+
+    settings = Settings()
+
+    assert settings.max_future_skew.total_seconds() == seconds
+    assert settings.list_flush_interval.total_seconds() == seconds
 
 
 def test_compacted_topics_are_the_snapshot_topics() -> None:
