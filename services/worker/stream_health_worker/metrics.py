@@ -71,6 +71,18 @@ class WorkerMetrics:
         self.outbox_published = Counter(
             "stream_health_outbox_published", "Outbox rows published to Kafka", registry=r
         )
+        self.outbox_backlog = Gauge(
+            "stream_health_outbox_backlog_rows",
+            "Outbox rows committed and not yet published (all workers, from PostgreSQL; "
+            "exact up to 10,000, then estimated from the id range)",
+            registry=r,
+        )
+        self.outbox_oldest_age = Gauge(
+            "stream_health_outbox_oldest_age_seconds",
+            "Age of the outbox row next in line to be published, 0 when none "
+            "(all workers, from PostgreSQL)",
+            registry=r,
+        )
         self.batch_failures = Counter(
             "stream_health_batch_failures",
             "Batches rolled back and re-read after an error",

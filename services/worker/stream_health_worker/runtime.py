@@ -16,6 +16,7 @@ from stream_health.db.engine import driver_connection
 from stream_health.db.windows import condition_counts
 from stream_health.tracing import traced_records
 from stream_health_worker.apply import Work
+from stream_health_worker.gauges import refresh_outbox
 from stream_health_worker.ingest import (
     BatchResult,
     WorkerContext,
@@ -115,11 +116,13 @@ async def _update_gauges(
     owner: WindowOwner,
     relay: Relay,
 ) -> None:
-    """Refresh the gauges: windows in memory, outbox throughput, streams per condition."""
+    """Refresh the gauges: windows in memory, the outbox, streams per condition."""
     metrics.windows_held.set(owner.held)
     metrics.outbox_published.inc(relay.take_published())
     async with sessions() as session:
-        counts = await condition_counts(await driver_connection(session))
+        conn = await driver_connection(session)
+        counts = await condition_counts(conn)
+        await refresh_outbox(metrics, conn)
     for name in owner.rules.conditions.names:
         metrics.streams_in_condition.labels(condition=name).set(counts.get(name, 0))
 

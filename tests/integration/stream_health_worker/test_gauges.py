@@ -1,0 +1,92 @@
+"""The gauges read from PostgreSQL, over rows the worker's own batch code writes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from stream_health.db.engine import driver_connection
+from stream_health.db.outbox import backlog
+from stream_health.kafka.topics import ensure_topics, topic_specs
+from stream_health_worker.gauges import refresh_outbox
+from stream_health_worker.metrics import WorkerMetrics
+from stream_health_worker.relay import Relay
+from tests.conftest import fresh_database
+from tests.integration.stream_health_api.harness import (
+    Fleet,
+    list_settings,
+)
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
+    # A database of its own: the gauges count every row of the outbox.
+    async with fresh_database("gauges") as url:
+        fleet = Fleet(list_settings(url, tmp_path))
+        try:
+            yield fleet
+        finally:
+            await fleet.close()
+
+
+async def _refresh(fleet: Fleet, metrics: WorkerMetrics) -> None:
+    async with fleet.sessions() as session:
+        conn = await driver_connection(session)
+        await refresh_outbox(metrics, conn)
+
+
+def _sample(metrics: WorkerMetrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def _outbox(metrics: WorkerMetrics) -> tuple[float | None, float | None]:
+    return (
+        _sample(metrics, "stream_health_outbox_backlog_rows"),
+        _sample(metrics, "stream_health_outbox_oldest_age_seconds"),
+    )
+
+
+async def _age_outbox(fleet: Fleet, seconds: int) -> None:
+    async with fleet.sessions() as session, session.begin():
+        conn = await driver_connection(session)
+        await conn.execute(
+            "UPDATE outbox SET created_at = created_at - make_interval(secs => $1)", seconds
+        )
+
+
+@pytest.mark.kafka
+async def test_the_outbox_gauges_show_what_waits_for_the_relay_until_it_publishes(
+    fleet: Fleet,
+) -> None:
+    metrics = WorkerMetrics()
+    await _refresh(fleet, metrics)
+    empty = _outbox(metrics)
+    uids = [str(uuid.uuid4()) for _ in range(3)]
+    # Each stream's first reconnection enters `incorrect`: one state change each.
+    await fleet.apply(fleet.event("stream:reconnect", uid, server="ms1.vms.local") for uid in uids)
+    await _age_outbox(fleet, 120)  # as if the relay had been down for two minutes
+    await _refresh(fleet, metrics)
+    rows, age = _outbox(metrics)
+    async with fleet.sessions() as session:
+        estimated = await backlog(await driver_connection(session), exact_up_to=2)
+
+    settings = fleet.settings
+    await ensure_topics(settings.kafka_bootstrap, topic_specs(settings.topics, partitions=1))
+    relay = Relay(fleet.sessions, bootstrap=settings.kafka_bootstrap)
+    await relay.start()
+    try:
+        published = await relay.pump()
+    finally:
+        await relay.stop()
+    await _refresh(fleet, metrics)
+
+    assert empty == (0.0, 0.0)
+    assert rows == 3
+    assert age is not None
+    assert 120 <= age < 180
+    assert estimated.rows >= 3  # past the cap: read from the id range, never below the truth
+    assert published == 3
+    assert _outbox(metrics) == (0.0, 0.0)
