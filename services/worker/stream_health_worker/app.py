@@ -41,6 +41,7 @@ SERVICE = "stream-health-worker"
 
 DRAIN_TICK_S = 0.25  # a drained window leaves its condition within a second
 GAUGE_TICK_S = 5.0
+SERVER_GAUGE_TICK_S = 30.0  # streams per server: an aggregate over the list rows
 MAX_RECORDS = 10_000
 
 
@@ -141,6 +142,10 @@ def build_app(
             asyncio.create_task(relay.run(), name="relay"),
             asyncio.create_task(_every(DRAIN_TICK_S, runtime.drain_tick, "drain"), name="drain"),
             asyncio.create_task(_every(GAUGE_TICK_S, runtime.gauge_tick, "gauges"), name="gauges"),
+            asyncio.create_task(
+                _every(SERVER_GAUGE_TICK_S, runtime.server_gauge_tick, "server_gauges"),
+                name="server_gauges",
+            ),
         ]
         log.info("worker.started", extra={"group": settings.consumer_group})
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -83,6 +84,16 @@ class WorkerMetrics:
             "(all workers, from PostgreSQL)",
             registry=r,
         )
+        # Why the worker, not the api, exports it: see stream_health_worker.gauges.
+        self.server_streams = Gauge(
+            "stream_health_server_streams_in_condition",
+            "Streams in each condition per main media server, by its lower-case domain "
+            "(all workers, from PostgreSQL, every 30 s; per condition the 100 servers with "
+            'the most, the rest summed as server="(other)", no known server as "(unknown)")',
+            ["condition", "server"],
+            registry=r,
+        )
+        self._server_series: set[tuple[str, str]] = set()
         self.batch_failures = Counter(
             "stream_health_batch_failures",
             "Batches rolled back and re-read after an error",
@@ -100,3 +111,11 @@ class WorkerMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+
+    def show_server_streams(self, series: Mapping[tuple[str, str], int]) -> None:
+        """Make the per-server gauge exactly `series`: (condition, server) -> streams."""
+        for condition, server in self._server_series - series.keys():
+            self.server_streams.remove(condition, server)
+        for (condition, server), streams in series.items():
+            self.server_streams.labels(condition=condition, server=server).set(streams)
+        self._server_series = set(series)

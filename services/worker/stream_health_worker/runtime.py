@@ -16,7 +16,7 @@ from stream_health.db.engine import driver_connection
 from stream_health.db.windows import condition_counts
 from stream_health.tracing import traced_records
 from stream_health_worker.apply import Work
-from stream_health_worker.gauges import refresh_outbox
+from stream_health_worker.gauges import refresh_outbox, refresh_server_streams
 from stream_health_worker.ingest import (
     BatchResult,
     WorkerContext,
@@ -108,6 +108,15 @@ class Runtime:
     async def gauge_tick(self) -> None:
         """Refresh the gauges."""
         await _update_gauges(self.metrics, self.sessions, self.ctx.owner, self.relay)
+
+    async def server_gauge_tick(self) -> None:
+        """Refresh streams per server (a scan of the list rows: less often than gauge_tick)."""
+        async with self.sessions() as session:
+            await refresh_server_streams(
+                self.metrics,
+                await driver_connection(session),
+                conditions=self.ctx.owner.rules.conditions.names,
+            )
 
 
 async def _update_gauges(

@@ -7,23 +7,29 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from stream_health.db.engine import driver_connection
 from stream_health.db.outbox import backlog
 from stream_health.kafka.topics import ensure_topics, topic_specs
-from stream_health_worker.gauges import refresh_outbox
+from stream_health_worker.gauges import UNKNOWN_SERVER, refresh_outbox, refresh_server_streams
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.relay import Relay
 from tests.conftest import fresh_database
 from tests.integration.stream_health_api.harness import (
+    HOUR_MS,
     Fleet,
     list_settings,
+    now_ms,
+    server_doc,
+    stream_doc,
 )
 
 
 @pytest.fixture
 async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    # A database of its own: the gauges count every row of the outbox.
+    # A database of its own: the gauges count every row of the outbox and of the list.
     async with fresh_database("gauges") as url:
         fleet = Fleet(list_settings(url, tmp_path))
         try:
@@ -36,6 +42,9 @@ async def _refresh(fleet: Fleet, metrics: WorkerMetrics) -> None:
     async with fleet.sessions() as session:
         conn = await driver_connection(session)
         await refresh_outbox(metrics, conn)
+        await refresh_server_streams(
+            metrics, conn, conditions=fleet.ctx.owner.rules.conditions.names
+        )
 
 
 def _sample(metrics: WorkerMetrics, name: str, **labels: str) -> float | None:
@@ -90,3 +99,63 @@ async def test_the_outbox_gauges_show_what_waits_for_the_relay_until_it_publishe
     assert estimated.rows >= 3  # past the cap: read from the id range, never below the truth
     assert published == 3
     assert _outbox(metrics) == (0.0, 0.0)
+
+
+async def test_streams_per_server_are_counted_by_condition_and_lower_case_domain(
+    fleet: Fleet,
+) -> None:
+    metrics = WorkerMetrics()
+    a, b, c, d, unknown = (str(uuid.uuid4()) for _ in range(5))
+    await fleet.apply(
+        [
+            fleet.snapshot("servers", 1, server_doc(1, "MS1.VMS.Local")),
+            fleet.snapshot("servers", 2, server_doc(2, "ms2.vms.local")),
+            *(
+                fleet.snapshot("streams", n, stream_doc(n, uid, camera_id=n, server_id=server))
+                for n, (uid, server) in enumerate([(a, 1), (b, 1), (c, 1), (d, 2)], start=1)
+            ),
+        ]
+    )
+    at = now_ms() - HOUR_MS // 4
+    events = []
+    for uid, reconnections in ((a, 3), (b, 3), (c, 1), (d, 3), (unknown, 1)):
+        events += [
+            fleet.event("stream:reconnect", uid, server="ms1.vms.local", at_ms=at + k * 1000)
+            for k in range(reconnections)
+        ]
+    events.append(
+        fleet.event("stream:state", c, server="ms1.vms.local", data={"state": "disabled"})
+    )
+    await fleet.apply(events)
+    await _refresh(fleet, metrics)
+    before = _server_series(metrics)
+
+    # Streams leaving every condition leave the counts; a server left with none, the gauge.
+    await fleet.apply([fleet.event("stream:delete", uid, server="ms2.vms.local") for uid in (b, d)])
+    await _refresh(fleet, metrics)
+
+    assert before == {
+        ("incorrect", "ms1.vms.local"): 3,
+        ("incorrect", "ms2.vms.local"): 1,
+        ("incorrect", UNKNOWN_SERVER): 1,
+        ("problematic", "ms1.vms.local"): 2,
+        ("problematic", "ms2.vms.local"): 1,
+        ("disabled", "ms1.vms.local"): 1,
+    }
+    assert _server_series(metrics) == {
+        ("incorrect", "ms1.vms.local"): 2,
+        ("incorrect", UNKNOWN_SERVER): 1,
+        ("problematic", "ms1.vms.local"): 1,
+        ("disabled", "ms1.vms.local"): 1,
+    }
+
+
+def _server_series(metrics: WorkerMetrics) -> dict[tuple[str, str], float]:
+    """The per-server series as /metrics writes them."""
+    families = text_string_to_metric_families(generate_latest(metrics.registry).decode())
+    return {
+        (sample.labels["condition"], sample.labels["server"]): sample.value
+        for family in families
+        if family.name == "stream_health_server_streams_in_condition"
+        for sample in family.samples
+    }
