@@ -114,6 +114,7 @@ def build_app(
         owner=owner,
         owned_topics=settings.topics.owned_by_stream,
         lock=lock,
+        metrics=metrics,
     )
     subscriber = _subscriber(broker, settings, listener)
     listener.bind(lambda: subscriber.consumer)

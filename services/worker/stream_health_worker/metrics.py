@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -94,6 +94,7 @@ class WorkerMetrics:
             registry=r,
         )
         self._server_series: set[tuple[str, str]] = set()
+        self._lag_series: set[tuple[str, int]] = set()
         self.batch_failures = Counter(
             "stream_health_batch_failures",
             "Batches rolled back and re-read after an error",
@@ -111,6 +112,21 @@ class WorkerMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+
+    def set_lag(self, topic: str, partition: int, records: int) -> None:
+        """Export the lag of a partition this worker owns."""
+        self.lag.labels(topic=topic, partition=str(partition)).set(records)
+        self._lag_series.add((topic, partition))
+
+    def forget_partitions(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Drop the lag of partitions this worker no longer owns (their new owner exports it)."""
+        for topic, partition in set(partitions) & self._lag_series:
+            self.lag.remove(topic, str(partition))
+            self._lag_series.discard((topic, partition))
+
+    def keep_partitions(self, owned: Iterable[tuple[str, int]]) -> None:
+        """Drop the lag of every partition but `owned` (the assignment a rebalance ended with)."""
+        self.forget_partitions(self._lag_series - set(owned))
 
     def show_server_streams(self, series: Mapping[tuple[str, str], int]) -> None:
         """Make the per-server gauge exactly `series`: (condition, server) -> streams."""

@@ -164,10 +164,13 @@ def _observe_lag(
 ) -> None:
     if consumer is None:
         return
+    # Not a partition revoked while the batch was applied: its series was removed on purpose
+    # (SeekToStoredOffsets), and the consumer knows no highwater for it any more.
+    assigned = consumer.assignment()
     for (topic, partition), offset in next_offsets.items():
-        highwater = consumer.highwater(TopicPartition(topic, partition))
-        if highwater is not None:
-            metrics.lag.labels(topic=topic, partition=str(partition)).set(highwater - offset)
+        tp = TopicPartition(topic, partition)
+        if tp in assigned and (highwater := consumer.highwater(tp)) is not None:
+            metrics.set_lag(topic, partition, highwater - offset)
 
 
 def _rewind(consumer: Any, batch: tuple[Any, ...]) -> None:

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from stream_health.config.settings import Settings, TopicNames
 from stream_health.db.engine import driver_connection
 from stream_health.db.outbox import backlog
 from stream_health.kafka.topics import ensure_topics, topic_specs
+from stream_health_worker.app import build_app
 from stream_health_worker.gauges import UNKNOWN_SERVER, refresh_outbox, refresh_server_streams
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.relay import Relay
-from tests.conftest import fresh_database
+from tests.conftest import base_settings, fresh_database
 from tests.integration.stream_health_api.harness import (
     HOUR_MS,
     Fleet,
@@ -159,3 +166,105 @@ def _server_series(metrics: WorkerMetrics) -> dict[tuple[str, str], float]:
         if family.name == "stream_health_server_streams_in_condition"
         for sample in family.samples
     }
+
+
+def _lag_partitions(metrics: WorkerMetrics, topic: str) -> set[int]:
+    return {
+        int(sample.labels["partition"])
+        for family in metrics.registry.collect()
+        if family.name == "stream_health_consumer_lag"
+        for sample in family.samples
+        if sample.labels["topic"] == topic
+    }
+
+
+def _assigned(app: FastAPI, topic: str) -> set[int]:
+    consumer = app.state.subscriber.consumer
+    return {tp.partition for tp in consumer.assignment() if tp.topic == topic}
+
+
+async def _produce(topic: str, partitions: Iterable[int], count: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=base_settings().kafka_bootstrap)
+    await producer.start()
+    try:
+        for partition in partitions:
+            for seq in range(count):
+                uid = str(uuid.uuid4())
+                body = {
+                    "event": "stream:reconnect",
+                    "server": "ms1.vms.local",
+                    "pid": partition,
+                    "seq": seq,
+                    "timestamp": time.time(),
+                    "data": {"uid": uid},
+                }
+                await producer.send(
+                    topic, orjson.dumps(body), key=uid.encode(), partition=partition
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+async def test_a_worker_stops_exporting_the_lag_of_partitions_a_rebalance_took_away(
+    topics: TopicNames,
+) -> None:
+    # A database of its own: workers taking partitions over re-judge the streams stored there.
+    async with fresh_database("lag") as url:
+        settings = base_settings(
+            database_url=url,
+            topics=topics,
+            topic_partitions=2,
+            consumer_group=f"lag-{uuid.uuid4().hex[:8]}",
+        )
+        kept, owned = await _share_partitions(settings)
+
+    assert kept == owned[0]
+    assert owned[0].isdisjoint(owned[1])
+
+
+async def _share_partitions(settings: Settings) -> tuple[set[int], tuple[set[int], set[int]]]:
+    """One worker consumes both partitions, a second joins; each one's lag series and
+    assignment once the second has applied records of its own."""
+    topics = settings.topics
+    await ensure_topics(settings.kafka_bootstrap, topic_specs(topics, partitions=2))
+    first, second = build_app(settings), build_app(settings)
+    lag_of = {app: app.state.metrics for app in (first, second)}
+    async with first.router.lifespan_context(first):
+        await _produce(topics.media_events, (0, 1), 20)
+        await _until(
+            lambda: _lag_partitions(lag_of[first], topics.media_events) == {0, 1},
+            60,
+            "the only worker exports the lag of both partitions",
+        )
+        async with second.router.lifespan_context(second):
+            await _until(
+                lambda: (
+                    len(_assigned(first, topics.media_events)) == 1
+                    and len(_assigned(second, topics.media_events)) == 1
+                ),
+                60,
+                "the partitions are shared",
+            )
+            await _produce(topics.media_events, (0, 1), 20)
+            await _until(
+                lambda: (
+                    _lag_partitions(lag_of[second], topics.media_events)
+                    == _assigned(second, topics.media_events)
+                ),
+                60,
+                "the second worker exports the lag of its partition",
+            )
+            kept = _lag_partitions(lag_of[first], topics.media_events)
+            owned = _assigned(first, topics.media_events), _assigned(second, topics.media_events)
+    return kept, owned
