@@ -26,6 +26,9 @@ REQUIRED = {
     "stream_health_consumer_lag",
     "stream_health_batch_transaction_seconds",
     "stream_health_outbox_published",
+    "stream_health_outbox_backlog_rows",
+    "stream_health_outbox_oldest_age_seconds",
+    "stream_health_server_streams_in_condition",
     "stream_health_api_requests",
 }
 

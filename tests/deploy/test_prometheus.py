@@ -12,6 +12,16 @@ from tests.deploy.tools import DEPLOY, promtool
 
 ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
 ALERT_TESTS = DEPLOY / "prometheus" / "alerts.test.yaml"
+# What must be alerted on (metric families): the outbox's backlog, streams per server.
+REQUIRED = {
+    "stream_health_outbox_oldest_age_seconds",
+    "stream_health_outbox_backlog_rows",
+    "stream_health_server_streams_in_condition",
+    "stream_health_consumer_lag",
+    "stream_health_batch_failures",
+    "stream_health_dead_letters",
+    "stream_health_api_requests",
+}
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -49,6 +59,12 @@ def test_alerts_read_only_metrics_the_services_export(exported: dict[str, str]) 
     unknown = {r["alert"]: metric_names(r["expr"]) - set(exported) for r in _rules()}
 
     assert {alert: names for alert, names in unknown.items() if names} == {}
+
+
+def test_the_alerts_cover_the_operational_metrics(exported: dict[str, str]) -> None:
+    alerted = {exported[name] for rule in _rules() for name in metric_names(rule["expr"])}
+
+    assert alerted >= REQUIRED, f"missing: {sorted(REQUIRED - alerted)}"
 
 
 def test_every_alert_has_a_severity_a_summary_a_description_and_a_duration() -> None:

@@ -41,7 +41,9 @@ SERVICE = "stream-health-worker"
 
 DRAIN_TICK_S = 0.25  # a drained window leaves its condition within a second
 GAUGE_TICK_S = 5.0
+SERVER_GAUGE_TICK_S = 30.0  # streams per server: an aggregate over the list rows
 MAX_RECORDS = 10_000
+RELAY_GRACE_S = 10.0  # on a clean stop, for the relay to publish what is committed
 
 
 def _subscriber(broker: KafkaBroker, settings: Settings, listener: SeekToStoredOffsets) -> Any:
@@ -113,6 +115,7 @@ def build_app(
         owner=owner,
         owned_topics=settings.topics.owned_by_stream,
         lock=lock,
+        metrics=metrics,
     )
     subscriber = _subscriber(broker, settings, listener)
     listener.bind(lambda: subscriber.consumer)
@@ -143,18 +146,24 @@ def build_app(
             asyncio.create_task(_every(DRAIN_TICK_S, runtime.drain_tick, "drain"), name="drain"),
             asyncio.create_task(_every(DRAIN_TICK_S, runtime.list_tick, "list"), name="list"),
             asyncio.create_task(_every(GAUGE_TICK_S, runtime.gauge_tick, "gauges"), name="gauges"),
+            asyncio.create_task(
+                _every(SERVER_GAUGE_TICK_S, runtime.server_gauge_tick, "server_gauges"),
+                name="server_gauges",
+            ),
         ]
         log.info("worker.started", extra={"group": settings.consumer_group})
         try:
             yield
         finally:
             await broker.stop()
-            for task in tasks:
+            relaying, timers = tasks[0], tasks[1:]
+            for task in timers:
                 task.cancel()
-            for task in tasks:
+            for task in timers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await _final_flush(runtime)
+            await _finish_relay(relay, relaying)
             await relay.stop()
             await engine.dispose()
             if owned is not None:
@@ -192,6 +201,18 @@ async def _final_flush(runtime: Runtime) -> None:
         await runtime.flush_list()
     except Exception:
         log.exception("worker.list_flush_failed")
+
+
+async def _finish_relay(relay: Relay, task: asyncio.Task[None]) -> None:
+    """Publish what is committed, then stop the relay between pumps (cut off after a grace
+    period: what it leaves, the next worker publishes)."""
+    relay.close()
+    try:
+        await asyncio.wait_for(task, timeout=RELAY_GRACE_S)
+    except TimeoutError:
+        log.warning("worker.relay_cut_off", extra={"after_s": RELAY_GRACE_S})
+    except asyncio.CancelledError:
+        pass
 
 
 async def _every(seconds: float, tick: Callable[[], Awaitable[None]], name: str) -> None:

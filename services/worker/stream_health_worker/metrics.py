@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -71,6 +72,29 @@ class WorkerMetrics:
         self.outbox_published = Counter(
             "stream_health_outbox_published", "Outbox rows published to Kafka", registry=r
         )
+        self.outbox_backlog = Gauge(
+            "stream_health_outbox_backlog_rows",
+            "Outbox rows committed and not yet published (all workers, from PostgreSQL; "
+            "exact up to 10,000, then estimated from the id range)",
+            registry=r,
+        )
+        self.outbox_oldest_age = Gauge(
+            "stream_health_outbox_oldest_age_seconds",
+            "Age of the outbox row next in line to be published, 0 when none "
+            "(all workers, from PostgreSQL)",
+            registry=r,
+        )
+        # Why the worker, not the api, exports it: see stream_health_worker.gauges.
+        self.server_streams = Gauge(
+            "stream_health_server_streams_in_condition",
+            "Streams in each condition per main media server, by its lower-case domain "
+            "(all workers, from PostgreSQL, every 30 s; per condition the 100 servers with "
+            'the most, the rest summed as server="(other)", no known server as "(unknown)")',
+            ["condition", "server"],
+            registry=r,
+        )
+        self._server_series: set[tuple[str, str]] = set()
+        self._lag_series: set[tuple[str, int]] = set()
         self.batch_failures = Counter(
             "stream_health_batch_failures",
             "Batches rolled back and re-read after an error",
@@ -99,3 +123,26 @@ class WorkerMetrics:
             "Streams whose admin-list rows a flush rewrote",
             registry=r,
         )
+
+    def set_lag(self, topic: str, partition: int, records: int) -> None:
+        """Export the lag of a partition this worker owns."""
+        self.lag.labels(topic=topic, partition=str(partition)).set(records)
+        self._lag_series.add((topic, partition))
+
+    def forget_partitions(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Drop the lag of partitions this worker no longer owns (their new owner exports it)."""
+        for topic, partition in set(partitions) & self._lag_series:
+            self.lag.remove(topic, str(partition))
+            self._lag_series.discard((topic, partition))
+
+    def keep_partitions(self, owned: Iterable[tuple[str, int]]) -> None:
+        """Drop the lag of every partition but `owned` (the assignment a rebalance ended with)."""
+        self.forget_partitions(self._lag_series - set(owned))
+
+    def show_server_streams(self, series: Mapping[tuple[str, str], int]) -> None:
+        """Make the per-server gauge exactly `series`: (condition, server) -> streams."""
+        for condition, server in self._server_series - series.keys():
+            self.server_streams.remove(condition, server)
+        for (condition, server), streams in series.items():
+            self.server_streams.labels(condition=condition, server=server).set(streams)
+        self._server_series = set(series)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db import repository
 from stream_health.db.engine import driver_connection
+from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.owner import WindowOwner
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,14 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         owner: WindowOwner,
         owned_topics: Collection[str],
         lock: asyncio.Lock,
+        metrics: WorkerMetrics,
     ) -> None:
         self._sessions = sessions
         self._group = consumer_group
         self._owner = owner
         self._owned_topics = frozenset(owned_topics)
         self._lock = lock
+        self._metrics = metrics
         self._consumer: Callable[[], Any] = lambda: None
 
     def bind(self, consumer: Callable[[], Any]) -> None:
@@ -46,8 +49,11 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
             self._owner.revoked(self._stream_partitions(revoked))
+        self._metrics.forget_partitions((tp.topic, tp.partition) for tp in revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        # A batch applied while partitions were being revoked may have set their lag again.
+        self._metrics.keep_partitions((tp.topic, tp.partition) for tp in assigned)
         consumer = self._consumer()
         if consumer is None or not assigned:
             return

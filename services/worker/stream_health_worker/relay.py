@@ -54,6 +54,7 @@ class Relay:
         self._discard = frozenset(discard)
         self._producer: AIOKafkaProducer | None = None
         self.wake = asyncio.Event()
+        self._closing = False
         self._published = 0
         self.discarded = 0
 
@@ -93,8 +94,17 @@ class Relay:
         published, self._published = self._published, 0
         return published
 
+    def close(self) -> None:
+        """Ask `run` to return once the outbox is empty (or its pump fails)."""
+        self._closing = True
+        self.wake.set()
+
     async def run(self) -> None:
-        """Relay until cancelled; errors are logged and retried (nothing is lost)."""
+        """Relay until closed or cancelled; errors are logged and retried (nothing is lost).
+
+        Closed, it returns between pumps, never inside one: a pump cut off after Kafka
+        acknowledged its rows but before their deletion committed would publish them again.
+        """
         while True:
             try:
                 moved = await self.pump()
@@ -102,9 +112,13 @@ class Relay:
                 raise
             except Exception:
                 log.exception("relay.failed")
+                if self._closing:
+                    return
                 await asyncio.sleep(RETRY_S)
                 continue
-            if moved < BATCH_ROWS:
+            if self._closing and moved == 0:
+                return
+            if moved < BATCH_ROWS and not self._closing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=IDLE_S)
                 self.wake.clear()

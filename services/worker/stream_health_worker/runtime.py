@@ -17,6 +17,7 @@ from stream_health.db.engine import driver_connection
 from stream_health.db.windows import condition_counts
 from stream_health.tracing import traced_records
 from stream_health_worker.apply import Work
+from stream_health_worker.gauges import refresh_outbox, refresh_server_streams
 from stream_health_worker.ingest import (
     BatchResult,
     WorkerContext,
@@ -135,6 +136,15 @@ class Runtime:
         """Refresh the gauges."""
         await _update_gauges(self.metrics, self.sessions, self.ctx.owner, self.relay)
 
+    async def server_gauge_tick(self) -> None:
+        """Refresh streams per server (a scan of the list rows: less often than gauge_tick)."""
+        async with self.sessions() as session:
+            await refresh_server_streams(
+                self.metrics,
+                await driver_connection(session),
+                conditions=self.ctx.owner.rules.conditions.names,
+            )
+
 
 async def _update_gauges(
     metrics: WorkerMetrics,
@@ -142,11 +152,13 @@ async def _update_gauges(
     owner: WindowOwner,
     relay: Relay,
 ) -> None:
-    """Refresh the gauges: windows in memory, outbox throughput, streams per condition."""
+    """Refresh the gauges: windows in memory, the outbox, streams per condition."""
     metrics.windows_held.set(owner.held)
     metrics.outbox_published.inc(relay.take_published())
     async with sessions() as session:
-        counts = await condition_counts(await driver_connection(session))
+        conn = await driver_connection(session)
+        counts = await condition_counts(conn)
+        await refresh_outbox(metrics, conn)
     for name in owner.rules.conditions.names:
         metrics.streams_in_condition.labels(condition=name).set(counts.get(name, 0))
 
@@ -179,10 +191,13 @@ def _observe_lag(
 ) -> None:
     if consumer is None:
         return
+    # Not a partition revoked while the batch was applied: its series was removed on purpose
+    # (SeekToStoredOffsets), and the consumer knows no highwater for it any more.
+    assigned = consumer.assignment()
     for (topic, partition), offset in next_offsets.items():
-        highwater = consumer.highwater(TopicPartition(topic, partition))
-        if highwater is not None:
-            metrics.lag.labels(topic=topic, partition=str(partition)).set(highwater - offset)
+        tp = TopicPartition(topic, partition)
+        if tp in assigned and (highwater := consumer.highwater(tp)) is not None:
+            metrics.set_lag(topic, partition, highwater - offset)
 
 
 def _rewind(consumer: Any, batch: tuple[Any, ...]) -> None:

@@ -77,3 +77,41 @@ async def newest_id(conn: Any) -> int:
 async def waiting(conn: Any, *, up_to_id: int) -> int:
     """How many rows with ids up to `up_to_id` still wait for the relay."""
     return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE id <= $1", up_to_id))
+
+
+# Rows counted one by one, at most: beyond, the backlog is estimated from the id range, so
+# a relay outage (millions of rows) never turns the gauge refresh into a full scan.
+EXACT_BACKLOG_ROWS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Rows waiting for the relay, and the age of the one next in line (0 when none)."""
+
+    rows: int
+    oldest_age_s: float
+
+
+def backlog_rows(*, counted: int, cap: int, first_id: int | None, last_id: int | None) -> int:
+    """`counted` when under `cap`; else the id range, an upper bound (ids rise by one per row
+    written, and only rows of rolled-back batches leave holes)."""
+    if counted < cap or first_id is None or last_id is None:
+        return counted
+    return max(counted, last_id - first_id + 1)
+
+
+async def backlog(conn: Any, *, exact_up_to: int = EXACT_BACKLOG_ROWS) -> Backlog:
+    """The outbox's backlog: primary-key index reads only, however long the outbox."""
+    row = await conn.fetchrow(
+        "WITH first AS (SELECT id, created_at FROM outbox ORDER BY id LIMIT 1) "
+        "SELECT (SELECT count(*) FROM (SELECT FROM outbox ORDER BY id LIMIT $1) AS capped) "
+        "AS counted, (SELECT id FROM first) AS first_id, "
+        "(SELECT id FROM outbox ORDER BY id DESC LIMIT 1) AS last_id, "
+        "extract(epoch FROM clock_timestamp() - (SELECT created_at FROM first))::float8 "
+        "AS oldest_age_s",
+        exact_up_to,
+    )
+    rows = backlog_rows(
+        counted=row["counted"], cap=exact_up_to, first_id=row["first_id"], last_id=row["last_id"]
+    )
+    return Backlog(rows=rows, oldest_age_s=max(0.0, row["oldest_age_s"] or 0.0))
