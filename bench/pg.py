@@ -15,6 +15,7 @@ class Progress:
 
     committed: int
     outbox: int | None  # None: no outbox table in this schema
+    list_dirty: int | None = None  # windows whose list rows are not written; None: no such flag
 
 
 def _url(database_url: str) -> URL:
@@ -67,6 +68,7 @@ class ProgressProbe:
         self._group = group
         self._topic = topic
         self._has_outbox: bool | None = None
+        self._has_list_flag: bool | None = None
 
     async def read(self) -> Progress:
         """Sum of next_offset over the topic's partitions, and the outbox row count."""
@@ -83,7 +85,23 @@ class ProgressProbe:
         outbox = (
             await self._db.fetchval("SELECT count(*) FROM outbox") if self._has_outbox else None
         )
-        return Progress(committed=int(committed), outbox=None if outbox is None else int(outbox))
+        if self._has_list_flag is None:
+            self._has_list_flag = bool(
+                await self._db.fetchval(
+                    "SELECT count(*) FROM information_schema.columns "
+                    "WHERE table_name = 'stream_windows' AND column_name = 'list_dirty'"
+                )
+            )
+        dirty = (
+            await self._db.fetchval("SELECT count(*) FROM stream_windows WHERE list_dirty")
+            if self._has_list_flag
+            else None
+        )
+        return Progress(
+            committed=int(committed),
+            outbox=None if outbox is None else int(outbox),
+            list_dirty=None if dirty is None else int(dirty),
+        )
 
     async def committed_by_topic(self) -> dict[tuple[str, int], int]:
         """Every stored (topic, partition) -> next_offset of the group."""
