@@ -30,7 +30,13 @@ def upgrade() -> None:
         "stream_windows",
         sa.Column("list_dirty", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
-    # Room on each page for the flag's HOT updates.
+    # A window row is rewritten by nearly every batch that touches its stream. With only its
+    # primary key indexed, that rewrite (and clearing the flag) is a HOT update: no index
+    # entries at all. Nothing reads the conditions index; the drain index served only the
+    # once-per-assignment lookup of drain instants, which now scans the partition's rows.
+    op.drop_index("stream_windows_in_conditions", table_name="stream_windows")
+    op.drop_index("stream_windows_drains", table_name="stream_windows")
+    # Room on each page for those HOT updates.
     op.execute("ALTER TABLE stream_windows SET (fillfactor = 85)")
     op.execute("DELETE FROM condition_counts")
     op.execute(
@@ -41,4 +47,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("ALTER TABLE stream_windows RESET (fillfactor)")
+    op.create_index(
+        "stream_windows_drains",
+        "stream_windows",
+        ["partition", "drain_at_ms"],
+        postgresql_where=sa.text("drain_at_ms IS NOT NULL"),
+    )
+    op.create_index(
+        "stream_windows_in_conditions", "stream_windows", ["conditions"], postgresql_using="gin"
+    )
     op.drop_column("stream_windows", "list_dirty")
