@@ -56,10 +56,12 @@ class Runtime:
     tracer: Tracer | None = None  # None: tracing is off
     list_interval_s: float = 1.0  # the admin list trails the windows by about this much
     clock: Callable[[], float] = time.monotonic  # seconds, for the flush timer
-    _list_due: float = field(default=0.0, init=False)
+    _list_due: float = field(default=0.0, init=False)  # the next flush, under load
+    _list_floor: float = field(default=0.0, init=False)  # the next flush, caught up
+    _last_batch: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
-        self._list_due = self.clock() + self.list_interval_s
+        self._list_due = self._list_floor = self.clock() + self.list_interval_s
 
     async def consume(self, message: KafkaMessage) -> None:
         """Apply one batch; on failure roll back, forget cached windows, re-read it."""
@@ -94,6 +96,7 @@ class Runtime:
             },
         )
         self.relay.wake.set()
+        self._last_batch = self.clock()
         _observe_lag(self.metrics, consumer, result.next_offsets)
         await _commit_to_kafka(consumer, result.next_offsets)
 
@@ -114,8 +117,13 @@ class Runtime:
             self.relay.wake.set()
 
     async def list_tick(self) -> None:
-        """Flush the admin-list rows when some are behind and the last flush is long enough ago."""
-        if self.ctx.owner.list_pending and self.clock() >= self._list_due:
+        """Flush the admin-list rows when some are behind: an interval after the last flush
+        once consumption has caught up, else when the backed-off due time comes."""
+        if not self.ctx.owner.list_pending:
+            return
+        now = self.clock()
+        caught_up = now - self._last_batch >= self.list_interval_s  # no batch for a while
+        if now >= self._list_due or (caught_up and now >= self._list_floor):
             await self.flush_list()
 
     async def flush_list(self) -> None:
@@ -128,8 +136,10 @@ class Runtime:
         self.metrics.list_streams.inc(streams)
         # Under load a flush takes long: waiting twice as long for the next keeps list writes
         # to about a third of the worker's time, and lets each flush coalesce more events per
-        # stream. Idle, the list trails the windows by about the interval.
-        self._list_due = self.clock() + max(self.list_interval_s, 2 * took)
+        # stream. Once batches stop coming, the list trails the windows by about the interval.
+        ended = self.clock()
+        self._list_floor = ended + self.list_interval_s
+        self._list_due = ended + max(self.list_interval_s, 2 * took)
         log.debug("worker.list_flushed", extra={"streams": streams, "seconds": round(took, 3)})
 
     async def gauge_tick(self) -> None:

@@ -57,10 +57,12 @@ async def test_list_flushes_wait_the_interval_or_twice_the_last_flush(
     monkeypatch.setattr(runtime_module, "flush_listing", flush_listing)
     runtime = _runtime(clock, owner, topics)
 
-    async def tick_at(now: float, *, dirty: bool = True) -> None:
+    async def tick_at(now: float, *, dirty: bool = True, batch: bool = True) -> None:
         clock.now = now
         if dirty:
             owner.stored({0: {"a"}})
+        if batch:  # a batch committed just before this tick: consumption is busy
+            runtime._last_batch = now
         await runtime.list_tick()
 
     await tick_at(100.9)  # the first flush waits an interval after start
@@ -72,4 +74,9 @@ async def test_list_flushes_wait_the_interval_or_twice_the_last_flush(
     await tick_at(111.2, dirty=False)  # due, but nothing to write
     await tick_at(111.2)
 
-    assert flushes == [101.0, 102.2, 111.2]
+    await tick_at(115.3)  # busy, past the interval after the last one (ended 114.2): waits
+    await tick_at(117.0)  # still busy: the backed-off time is 120.2
+    await tick_at(117.0, batch=False)  # another tick, no batch for 0 s: still busy
+    await tick_at(118.1, batch=False)  # no batch for 1.1 s: caught up, flushes at the interval
+
+    assert flushes == [101.0, 102.2, 111.2, 118.1]
