@@ -1,11 +1,15 @@
-"""Read a topic back from the real broker, whole, for assertions."""
+"""Read the product's outputs back for assertions: a topic from the real broker, whole;
+the admin-list rows that stored windows call for."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from stream_health.domain.classify import listed_counts
+from stream_health.domain.stream import Rules, StreamWindow
 from tests.conftest import base_settings
 
 
@@ -36,3 +40,14 @@ async def read_all(topic: str) -> list[tuple[bytes | None, bytes]]:
         return [item for tp in sorted(records) for item in records[tp]]
     finally:
         await consumer.stop()
+
+
+def listed_rows(
+    windows: Mapping[str, StreamWindow], rules: Rules, at_ms: int
+) -> dict[tuple[str, str], int]:
+    """(uid, condition) -> disconnections: the list rows the windows call for at `at_ms`."""
+    return {
+        (uid, name): count
+        for uid, window in windows.items()
+        for name, count in listed_counts(window, rules, at_ms=at_ms).items()
+    }

@@ -16,13 +16,12 @@ from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import make_engine, make_sessions
 from stream_health.db.windows import load_windows
-from stream_health.domain.classify import listed_counts
 from stream_health.kafka.topics import ensure_topics, topic_specs
 from stream_health_worker.app import build_rules
 from tests.conftest import base_settings, fresh_database
 from tests.e2e.processes import Service, free_port, service_env
 from tests.faults.driver import asyncpg_dsn
-from tests.readback import read_all
+from tests.readback import listed_rows, read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -206,12 +205,7 @@ async def _list_state(database_url: str, prefix: str) -> tuple[dict[Any, int], d
         )
     finally:
         await connection.close()
-    now = time.time_ns() // 1_000_000
-    called_for = {
-        (uid, name): count
-        for uid, window in windows.items()
-        for name, count in listed_counts(window, rules, at_ms=now).items()
-    }
+    called_for = listed_rows(windows, rules, time.time_ns() // 1_000_000)
     listed = {(r["uid"], r["condition"]): r["disconnections"] for r in rows}
     return listed, called_for, int(flagged)
 

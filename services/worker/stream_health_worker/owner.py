@@ -138,7 +138,7 @@ class WindowOwner:
     @property
     def list_pending(self) -> bool:
         """Whether a list flush has anything to write (or to look for)."""
-        return any(self._list_dirty.values()) or bool(self._list_unknown & self.owned)
+        return bool(self.list_partitions)
 
     @property
     def list_partitions(self) -> set[int]:

@@ -14,12 +14,12 @@ from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
 from stream_health.db.windows import condition_counts, load_windows
-from stream_health.domain.classify import listed_counts
-from stream_health.domain.stream import Rules, StreamWindow
+from stream_health.domain.stream import Rules
 from stream_health_worker.ingest import WorkerContext, apply_batch, flush_listing
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
 from tests.conftest import fresh_database
+from tests.readback import listed_rows
 from tests.records import Record
 
 NOW_MS = time.time_ns() // 1_000_000
@@ -178,21 +178,18 @@ async def _listed(sessions: async_sessionmaker[AsyncSession], prefix: str) -> di
     }
 
 
-def _rows_of(windows: dict[str, StreamWindow], rules: Rules, at_ms: int) -> dict[Any, int]:
-    """The list rows the stored windows call for at `at_ms`."""
-    return {
-        (uid, name): count
-        for uid, window in windows.items()
-        for name, count in listed_counts(window, rules, at_ms=at_ms).items()
-    }
-
-
 @pytest.fixture
-async def own_database_url(migrated_database_url: str) -> AsyncIterator[str]:
-    """A database of this test's only: a list flush looks at every flagged window of its
-    partitions, whoever's test stored them."""
+async def sessions(
+    migrated_database_url: str,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a database of this test's only: a list flush looks at every flagged
+    window of its partitions, whoever's test stored them."""
     async with fresh_database("flush") as url:
-        yield url
+        engine = make_engine(url)
+        try:
+            yield make_sessions(engine)
+        finally:
+            await engine.dispose()
 
 
 async def _assigned(sessions: async_sessionmaker[AsyncSession], ctx: WorkerContext) -> None:
@@ -201,31 +198,26 @@ async def _assigned(sessions: async_sessionmaker[AsyncSession], ctx: WorkerConte
 
 
 async def test_batches_leave_the_list_to_one_flush_that_writes_what_the_windows_say(
-    own_database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     topics = _unique_topics()
-    engine = make_engine(own_database_url)
-    sessions = make_sessions(engine)
     ctx = _context(topics, f"g-{uuid.uuid4().hex}")
-    try:
-        await _assigned(sessions, ctx)
-        before = await _listed(sessions, topics.media_events)
-        for start in (0, 10, 20):  # three batches, seven streams in each
-            records = _events(topics.media_events, 0, range(start, start + 10))
-            await apply_batch(sessions, ctx=ctx, records=records, now_ms=NOW_MS)
-        pending = await _listed(sessions, topics.media_events)
-        written = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
-        after = await _listed(sessions, topics.media_events)
-        again = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
-        await _changes(sessions, topics.changes)
-    finally:
-        await engine.dispose()
+    await _assigned(sessions, ctx)
+    before = await _listed(sessions, topics.media_events)
+    for start in (0, 10, 20):  # three batches, seven streams in each
+        records = _events(topics.media_events, 0, range(start, start + 10))
+        await apply_batch(sessions, ctx=ctx, records=records, now_ms=NOW_MS)
+    pending = await _listed(sessions, topics.media_events)
+    written = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
+    after = await _listed(sessions, topics.media_events)
+    again = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
+    await _changes(sessions, topics.changes)
 
     uids = {f"{topics.media_events}-0-{i}" for i in range(7)}
     assert pending["rows"] == {}  # stored, not yet listed
     assert pending["flagged"] == uids
     assert written == 7  # 30 events, 3 batches: one rewrite per stream
-    expected = _rows_of(after["windows"], ctx.owner.rules, NOW_MS)
+    expected = listed_rows(after["windows"], ctx.owner.rules, NOW_MS)
     assert after["rows"] == expected
     assert after["facts"] == set(expected)
     assert {name for _, name in expected} == {"incorrect", "problematic", "*"}
@@ -239,58 +231,46 @@ async def test_batches_leave_the_list_to_one_flush_that_writes_what_the_windows_
 
 
 async def test_a_new_owner_flushes_the_list_rows_a_crashed_owner_left(
-    own_database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     topics = _unique_topics()
-    engine = make_engine(own_database_url)
-    sessions = make_sessions(engine)
     group = f"g-{uuid.uuid4().hex}"
     crashed, successor = _context(topics, group), _context(topics, group)
-    try:
-        await _assigned(sessions, crashed)
-        records = _events(topics.media_events, 0, range(20))
-        await apply_batch(sessions, ctx=crashed, records=records, now_ms=NOW_MS)
-        # The first owner dies before its list flush: only PostgreSQL knows what is behind.
-        await _assigned(sessions, successor)
-        written = await flush_listing(sessions, ctx=successor, now_ms=NOW_MS)
-        after = await _listed(sessions, topics.media_events)
-        await _changes(sessions, topics.changes)
-    finally:
-        await engine.dispose()
+    await _assigned(sessions, crashed)
+    records = _events(topics.media_events, 0, range(20))
+    await apply_batch(sessions, ctx=crashed, records=records, now_ms=NOW_MS)
+    # The first owner dies before its list flush: only PostgreSQL knows what is behind.
+    await _assigned(sessions, successor)
+    written = await flush_listing(sessions, ctx=successor, now_ms=NOW_MS)
+    after = await _listed(sessions, topics.media_events)
+    await _changes(sessions, topics.changes)
 
     assert written == 7
-    assert after["rows"] == _rows_of(after["windows"], successor.owner.rules, NOW_MS)
+    assert after["rows"] == listed_rows(after["windows"], successor.owner.rules, NOW_MS)
     assert len(after["rows"]) > 7
     assert after["flagged"] == set()
 
 
 async def test_a_flush_after_another_owner_moved_the_partition_lists_its_windows(
-    own_database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     # A zombie owner's cache is behind: the fence must make its flush write the windows
     # as stored (with the other owner's reconnections), never its own stale copies.
     topics = _unique_topics()
-    engine = make_engine(own_database_url)
-    sessions = make_sessions(engine)
     group = f"g-{uuid.uuid4().hex}"
     zombie, other = _context(topics, group), _context(topics, group)
-    try:
-        await _assigned(sessions, zombie)
-        await _assigned(sessions, other)
-        stream = topics.media_events
-        await apply_batch(sessions, ctx=zombie, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
-        await apply_batch(
-            sessions, ctx=other, records=_events(stream, 0, range(7, 35)), now_ms=NOW_MS
-        )
-        stale = zombie.owner.window(0, f"{stream}-0-0")
-        written = await flush_listing(sessions, ctx=zombie, now_ms=NOW_MS)
-        after = await _listed(sessions, stream)
-        await _changes(sessions, topics.changes)
-    finally:
-        await engine.dispose()
+    await _assigned(sessions, zombie)
+    await _assigned(sessions, other)
+    stream = topics.media_events
+    await apply_batch(sessions, ctx=zombie, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
+    await apply_batch(sessions, ctx=other, records=_events(stream, 0, range(7, 35)), now_ms=NOW_MS)
+    stale = zombie.owner.window(0, f"{stream}-0-0")
+    written = await flush_listing(sessions, ctx=zombie, now_ms=NOW_MS)
+    after = await _listed(sessions, stream)
+    await _changes(sessions, topics.changes)
 
     assert written == 7  # its own flag and the other owner's, found in PostgreSQL
-    assert after["rows"] == _rows_of(after["windows"], zombie.owner.rules, NOW_MS)
+    assert after["rows"] == listed_rows(after["windows"], zombie.owner.rules, NOW_MS)
     assert after["rows"][(f"{stream}-0-0", "problematic")] == 5  # 5 reconnections, not 1
     assert stale.conditions == {"incorrect"}  # what the zombie held before the fence
     assert after["flagged"] == set()

@@ -1,7 +1,6 @@
 """The worker's handler logic in memory: records in, records to publish out."""
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -12,18 +11,10 @@ from stream_health.domain.stream import Rules
 from stream_health_worker.apply import Work
 from stream_health_worker.outputs import change_event_id, iso_ms
 from stream_health_worker.owner import WindowOwner
+from tests.records import Record
 
 NOW_MS = 1_795_000_000_000
 TOPICS = TopicNames()
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class EmptyDatabase:
