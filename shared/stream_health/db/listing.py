@@ -246,7 +246,8 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
     else:
         where, args, column = "", [query.condition], query.sort_column
         template = _INDEXED + _PAGE
-        # Unfiltered, the total is the condition's counter, kept by the same transactions.
+        # Unfiltered, the total is the condition's counter, moved by the list flush that
+        # writes the rows.
         count = "SELECT coalesce(max(streams), 0) FROM condition_counts WHERE condition = $1"
     # LIMIT and OFFSET as parameters: one prepared statement per query shape, not per page.
     args += [int(query.limit), int(query.offset)]
