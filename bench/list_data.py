@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from stream_health.credentials import mask_password
-from stream_health.db.listing import save_listing
+from stream_health.db.listing import ListedStream, save_listing
 from stream_health.db.windows import add_condition_counts
 from stream_health.domain.classify import ANY_CONDITION
 
@@ -370,15 +370,17 @@ LEFT JOIN LATERAL (
 # What the worker's listed_counts gives these windows at build time: the longest window (24 h)
 # holds every entry; `problematic` counts the last hour's (no camera has increased reconnect).
 _COUNTS = f"""
-SELECT uid, c.condition, c.disconnections
+SELECT p.uid, c.condition, c.disconnections,
+       w.reconnect_attempt, w.reconnect_total, w.last_reconnect_ms
 FROM bench_window_plan p
+JOIN stream_windows w ON w.uid = p.uid
 CROSS JOIN LATERAL (VALUES ('{ANY_CONDITION}', p.n1 + p.n_old, true),
                            ('incorrect', p.n1 + p.n_old, true),
                            ('problematic', p.n1, p.problematic),
                            ('disabled', p.n1 + p.n_old, p.disabled))
            AS c(condition, disconnections, held)
 WHERE p.listed AND c.held
-ORDER BY uid, c.condition
+ORDER BY p.uid, c.condition
 """
 
 
@@ -476,18 +478,21 @@ async def _listing(conn: Any) -> int:
     move condition_counts by what it reports, as the worker's list flush does."""
     started = time.perf_counter()
     counts = await conn.fetch(_COUNTS)
-    by_uid: dict[str, list[tuple[str, str, int]]] = {}
+    shown: dict[str, dict[str, int]] = {}
+    registers: dict[str, tuple[Any, Any, Any]] = {}
     for row in counts:
-        by_uid.setdefault(row["uid"], []).append(
-            (row["uid"], row["condition"], int(row["disconnections"]))
+        shown.setdefault(row["uid"], {})[row["condition"]] = int(row["disconnections"])
+        registers[row["uid"]] = (
+            row["reconnect_attempt"],
+            row["reconnect_total"],
+            row["last_reconnect_ms"],
         )
+    by_uid = {uid: ListedStream(uid, shown[uid], *registers[uid], facts=True) for uid in shown}
     uids = sorted(by_uid)
     for start in range(0, len(uids), LISTING_CHUNK):
         chunk = uids[start : start + LISTING_CHUNK]
         async with conn.transaction():
-            moved = await save_listing(
-                conn, uids=chunk, counts=[c for uid in chunk for c in by_uid[uid]]
-            )
+            moved = await save_listing(conn, streams=[by_uid[uid] for uid in chunk])
             await add_condition_counts(conn, deltas=moved)
     say(
         f"  stream_list via save_listing: {len(counts):,} rows for {len(uids):,} streams in "

@@ -9,8 +9,10 @@ at a time.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,7 @@ from stream_health.db.activity import record_activity
 from stream_health.db.analytics import CallbackWrite, JobWrite, apply_callbacks, apply_jobs
 from stream_health.db.engine import driver_connection
 from stream_health.db.inventory import apply_snapshots
-from stream_health.db.listing import save_listing
+from stream_health.db.listing import ListedStream, save_listing
 from stream_health.db.outbox import enqueue
 from stream_health.db.windows import (
     add_condition_counts,
@@ -34,13 +36,15 @@ from stream_health.db.windows import (
 )
 from stream_health.domain.classify import listed_counts
 from stream_health.domain.conditions import conditions_from_data, conditions_to_data
-from stream_health.domain.stream import Rules
+from stream_health.domain.stream import Rules, StreamWindow
 from stream_health_worker.apply import Work
-from stream_health_worker.owner import WindowOwner
+from stream_health_worker.owner import ListDirty, WindowOwner
 from stream_health_worker.records import RawRecord, TopicRole, record_type
 from stream_health_worker.schemas.analytics import callback_event_id, parse_callback, parse_job
 from stream_health_worker.schemas.errors import Rejected, guarded
 from stream_health_worker.schemas.inventory import inventory_kinds, parse_snapshot
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +217,7 @@ async def apply_batch(
             session, consumer_group=ctx.consumer_group, offsets=result.next_offsets
         )
     ctx.owner.advanced({**stored, **result.next_offsets})
-    ctx.owner.stored(work.dirty)
+    ctx.owner.stored(work.dirty, refreshed=work.refresh)
     return result
 
 
@@ -224,36 +228,90 @@ async def store(conn: Any, work: Work) -> None:
 
 
 async def flush_listing(
-    sessions: async_sessionmaker[AsyncSession], *, ctx: WorkerContext, now_ms: int
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    ctx: WorkerContext,
+    now_ms: int,
+    lock: asyncio.Lock | None = None,
 ) -> int:
     """Rewrite the admin-list rows of the owned list-dirty windows, in one transaction.
 
-    Returns how many streams' rows were written. Fenced like a batch: a partition another
-    owner advanced is reloaded from PostgreSQL first, so rows follow the stored windows.
+    Returns how many streams' rows were written. `lock` is the one batches hold: it is held
+    only to take the windows (as committed, after a fence like a batch's: a partition another
+    owner advanced is reloaded from PostgreSQL first) and to commit (after checking that
+    nobody else advanced the partitions meanwhile); the rows are written while batches go on.
     """
+    owner = ctx.owner
+    lock = lock or asyncio.Lock()
+    async with lock:
+        taken = await _take_listing(sessions, ctx)
+        if taken is None:
+            return 0
+        streams = [
+            _listed(owner.window(partition, uid), owner.rules, now_ms, uid in taken.facts)
+            for partition, uids in taken.windows.items()
+            for uid in uids
+        ]
+    fence = _fence(ctx, taken.windows)
+    try:
+        async with sessions() as session:
+            conn = await driver_connection(session)
+            moved = await save_listing(conn, streams=streams)
+            async with lock:  # no batch in flight: the windows' flags are as batches left them
+                stored = await lock_offsets(
+                    session, consumer_group=ctx.consumer_group, partitions=fence
+                )
+                if not owner.owns_as_stored(stored, taken.windows):
+                    await session.rollback()
+                    owner.untake(taken)
+                    log.info("worker.list_flush_fenced", extra={"streams": len(streams)})
+                    return 0
+                await add_condition_counts(conn, deltas=moved)
+                await mark_listed(conn, uids=set(taken.uids) - owner.still_dirty(taken))
+                await session.commit()
+    except BaseException:
+        owner.untake(taken)
+        raise
+    return len(streams)
+
+
+def _fence(ctx: WorkerContext, partitions: Collection[int]) -> set[tuple[str, int]]:
+    return {(t, p) for t in ctx.topics.owned_by_stream for p in partitions}
+
+
+async def _take_listing(
+    sessions: async_sessionmaker[AsyncSession], ctx: WorkerContext
+) -> ListDirty | None:
+    """Fence the partitions with list-dirty windows and take those windows, loaded."""
     owner = ctx.owner
     partitions = owner.list_partitions
     if not partitions:
-        return 0
-    fence = {(t, p) for t in ctx.topics.owned_by_stream for p in partitions}
-    async with sessions() as session, session.begin():
-        stored = await lock_offsets(session, consumer_group=ctx.consumer_group, partitions=fence)
-        owner.fence(stored)
-        conn = await driver_connection(session)
-        dirty = await owner.list_dirty(conn, partitions)
-        uids: list[str] = []
-        rows: list[tuple[str, str, int]] = []
-        for partition, held in dirty.items():
-            for uid in held:
-                counts = listed_counts(owner.window(partition, uid), owner.rules, at_ms=now_ms)
-                uids.append(uid)
-                rows += [(uid, name, count) for name, count in counts.items()]
-        moved = await save_listing(conn, uids=uids, counts=rows)
-        await add_condition_counts(conn, deltas=moved)
-        await mark_listed(conn, uids=uids)
+        return None
+    taken: ListDirty | None = None
+    try:
+        async with sessions() as session, session.begin():
+            stored = await lock_offsets(
+                session, consumer_group=ctx.consumer_group, partitions=_fence(ctx, partitions)
+            )
+            owner.fence(stored)
+            taken = await owner.take_list_dirty(await driver_connection(session), partitions)
+    except BaseException:
+        if taken is not None:
+            owner.untake(taken)
+        raise
     owner.advanced(stored)
-    owner.listed(dirty)
-    return len(uids)
+    return taken
+
+
+def _listed(window: StreamWindow, rules: Rules, now_ms: int, facts: bool) -> ListedStream:
+    return ListedStream(
+        uid=window.uid,
+        counts=listed_counts(window, rules, at_ms=now_ms),
+        reconnect_attempt=window.reconnect_attempt,
+        reconnect_total=window.reconnect_total,
+        reconnect_ms=window.last_reconnect_ms,
+        facts=facts,
+    )
 
 
 async def drain_due(

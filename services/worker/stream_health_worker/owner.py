@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from stream_health.db.inventory import load_facts
@@ -28,6 +29,19 @@ from stream_health.domain.stream import UNKNOWN, Rules, StreamWindow
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
+class ListDirty:
+    """The windows a list flush took: per partition, their uids; and whose facts to rewrite."""
+
+    windows: dict[int, set[str]] = field(default_factory=dict)
+    facts: set[str] = field(default_factory=set)
+
+    @property
+    def uids(self) -> list[str]:
+        """Every uid taken."""
+        return [uid for uids in self.windows.values() for uid in uids]
+
+
 class WindowOwner:
     """Per owned partition: uid -> window; plus a min-heap of drain instants."""
 
@@ -41,6 +55,9 @@ class WindowOwner:
         # partitions where only PostgreSQL knows them all (just taken over, or cache dropped).
         self._list_dirty: dict[int, set[str]] = {}
         self._list_unknown: set[int] = set()
+        # Streams whose inventory changed since their list rows were written: a flush rewrites
+        # their facts rows too (the others' facts rows change only with their membership).
+        self._facts_stale: set[str] = set()
         self.owned: set[int] = set()
         # Partitions whose streams were judged by other conditions: partition -> those (or None).
         self.reconfigure: dict[int, Any] = {}
@@ -69,7 +86,8 @@ class WindowOwner:
             self.owned.discard(partition)
             self.reconfigure.pop(partition, None)
             self.forget(partition)
-            self._list_dirty.pop(partition, None)  # the next owner finds them flagged
+            # The next owner finds them flagged in PostgreSQL.
+            self._facts_stale -= self._list_dirty.pop(partition, set())
             self._list_unknown.discard(partition)
 
     def forget(self, partition: int) -> None:
@@ -129,11 +147,15 @@ class WindowOwner:
         self._compact_drains()
         return rows
 
-    def stored(self, dirty: Mapping[int, Collection[str]]) -> None:
-        """Windows committed list-dirty (after their transaction): the next flush lists them."""
+    def stored(
+        self, dirty: Mapping[int, Collection[str]], *, refreshed: Collection[str] = ()
+    ) -> None:
+        """Windows committed list-dirty (after their transaction): the next flush lists them;
+        `refreshed`: those of them whose inventory changed."""
         for partition, uids in dirty.items():
             if partition in self.owned:
                 self._list_dirty.setdefault(partition, set()).update(uids)
+                self._facts_stale.update(uid for uid in uids if uid in refreshed)
 
     @property
     def list_pending(self) -> bool:
@@ -146,25 +168,59 @@ class WindowOwner:
         dirty = {partition for partition, uids in self._list_dirty.items() if uids}
         return (dirty | self._list_unknown) & self.owned
 
-    async def list_dirty(self, conn: Any, partitions: Collection[int]) -> dict[int, set[str]]:
-        """The list-dirty windows of `partitions` (looked up where unknown), loaded."""
-        unknown = self._list_unknown & set(partitions)
-        found = await list_dirty_uids(conn, partitions=unknown)
-        dirty = {
-            p: self._list_dirty.get(p, set()) | found.get(p, set())
-            for p in partitions
-            if p in self.owned
-        }
-        await self.load(conn, dirty)
-        return dirty
+    async def take_list_dirty(self, conn: Any, partitions: Collection[int]) -> ListDirty:
+        """Take the list-dirty windows of `partitions` (looked up where unknown), loaded, for a
+        flush: windows stored from now on are dirty again. `untake` if the flush fails."""
+        found = await list_dirty_uids(conn, partitions=self._list_unknown & set(partitions))
+        taken = self.take(partitions, found=found)
+        try:
+            await self.load(conn, taken.windows)
+        except BaseException:
+            self.untake(taken)
+            raise
+        return taken
 
-    def listed(self, dirty: Mapping[int, Collection[str]]) -> None:
-        """The flush of `dirty` committed: those windows' list rows are current."""
-        for partition, uids in dirty.items():
+    def take(self, partitions: Collection[int], *, found: Mapping[int, set[str]]) -> ListDirty:
+        """Take the list-dirty windows of `partitions`: those known here and `found` stored
+        flagged (the whole set for the partitions where only PostgreSQL knew them)."""
+        taken = ListDirty()
+        for partition in sorted(set(partitions) & self.owned):
+            uids = self._list_dirty.pop(partition, set()) | found.get(partition, set())
+            taken.windows[partition] = uids
+            # Found in PostgreSQL: whoever stored them may have seen inventory change.
+            taken.facts |= found.get(partition, set())
+            taken.facts |= uids & self._facts_stale
+            self._facts_stale -= uids
             self._list_unknown.discard(partition)
-            held = self._list_dirty.get(partition)
-            if held is not None:
-                held.difference_update(uids)
+        return taken
+
+    def untake(self, taken: ListDirty) -> None:
+        """A flush of `taken` failed: its windows are list-dirty again, as PostgreSQL says."""
+        for partition, uids in taken.windows.items():
+            if partition in self.owned:
+                self._list_dirty.setdefault(partition, set()).update(uids)
+                self._list_unknown.add(partition)  # its stored flags may name more
+        self._facts_stale |= taken.facts
+
+    def still_dirty(self, taken: ListDirty) -> set[str]:
+        """The windows of `taken` stored again since it was taken (their rows are behind)."""
+        return {
+            uid
+            for partition, uids in taken.windows.items()
+            for uid in uids & self._list_dirty.get(partition, set())
+        }
+
+    def owns_as_stored(
+        self, stored: Mapping[tuple[str, int], int], partitions: Collection[int]
+    ) -> bool:
+        """Whether this worker still owns `partitions` and was the last to advance them: what
+        it took for a flush is then what PostgreSQL holds (nobody else wrote those windows)."""
+        for (topic, partition), offset in stored.items():
+            if partition not in partitions or topic not in self._owned_topics:
+                continue
+            if partition not in self.owned or self._positions.get((topic, partition)) != offset:
+                return False
+        return True
 
     def due(self, now_ms: int) -> dict[int, set[str]]:
         """The owned streams to look at by `now_ms` (a drain or a shown count), by partition."""

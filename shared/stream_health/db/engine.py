@@ -35,7 +35,12 @@ async def driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection under `session`, inside its transaction (for COPY and arrays)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    driver = raw.driver_connection
+    if not driver.is_in_transaction():
+        # SQLAlchemy sends its BEGIN with the session's first statement: until one has run,
+        # the driver would autocommit what is sent to it directly.
+        await connection.exec_driver_sql("SELECT 1")
+    return driver
 
 
 async def make_read_pool(database_url: str, *, size: int = 10) -> Any:

@@ -10,7 +10,7 @@ through its owner (see inventory.py), so the rows never keep a stale snapshot.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,15 +52,17 @@ class StreamListFactsRow(SQLModel, table=True):
 
 # The media server's counters win; a stream no event has counted yet shows the VMS's own.
 _COUNTER = (
-    "coalesce(w.{f}, CASE WHEN json_typeof(s.doc->'{f}') = 'number' "
+    "coalesce({w}{f}, CASE WHEN json_typeof(s.doc->'{f}') = 'number' "
     "AND (s.doc->>'{f}') ~ '^-?[0-9]{{1,18}}$' THEN (s.doc->>'{f}')::bigint END)"
 )
-SHOWN_COUNTERS = {f: _COUNTER.format(f=f) for f in ("reconnect_attempt", "reconnect_total")}
+SHOWN_COUNTERS = {f: _COUNTER.format(w="w.", f=f) for f in ("reconnect_attempt", "reconnect_total")}
 
+# The values a list flush writes come from the owner's windows (the flush table `b`), not
+# from `stream_windows`: a batch committed while the flush runs must not mix into its rows.
 _HOT = {
-    "reconnect_attempt": SHOWN_COUNTERS["reconnect_attempt"],
-    "reconnect_total": SHOWN_COUNTERS["reconnect_total"],
-    "reconnect_ms": "w.last_reconnect_ms",
+    "reconnect_attempt": _COUNTER.format(w="b.", f="reconnect_attempt"),
+    "reconnect_total": _COUNTER.format(w="b.", f="reconnect_total"),
+    "reconnect_ms": "b.reconnect_ms",
     "disconnections": "b.disconnections",
 }
 _FACTS = {
@@ -75,17 +77,32 @@ _FACTS = {
     "domain": "lower(v.domain)",
 }
 HOT_COLUMNS = frozenset(_HOT)  # the others are stream_list_facts columns
+_FLUSH_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS stream_list_flush (uid text, condition text, "
+    "disconnections int, reconnect_attempt bigint, reconnect_total bigint, reconnect_ms bigint, "
+    "facts bool) ON COMMIT DELETE ROWS"
+)
+_FLUSH_COLUMNS = (
+    "uid",
+    "condition",
+    "disconnections",
+    "reconnect_attempt",
+    "reconnect_total",
+    "reconnect_ms",
+    "facts",
+)
 _JOINS = (
-    "FROM stream_list_batch b JOIN stream_windows w ON w.uid = b.uid "
+    "FROM stream_list_flush b "
     "LEFT JOIN inventory_streams s ON s.uuid = b.uid "
     "LEFT JOIN inventory_cameras c ON c.id = s.camera_id "
     "LEFT JOIN inventory_servers v ON v.id = s.server_id "
 )
 
 
-def _upsert(table: str, values: dict[str, str]) -> str:
+def _upsert(table: str, values: dict[str, str], *, where: str = "") -> str:
     # Built from the constant names above only. A row whose values did not change is not
-    # rewritten, so it costs no index entries.
+    # rewritten, so it costs no index entries. Rows go in (uid, condition) order: two flushes
+    # of the same streams (a zombie owner's and the new one's) lock them in the same order.
     columns = ", ".join(values)
     changed = (
         f"({', '.join(f'{table}.{c}' for c in values)}) IS DISTINCT FROM "
@@ -93,57 +110,86 @@ def _upsert(table: str, values: dict[str, str]) -> str:
     )
     return (
         f"INSERT INTO {table} (condition, uid, {columns}) "
-        f"SELECT b.condition, b.uid, {', '.join(values.values())} {_JOINS}"
+        f"SELECT b.condition, b.uid, {', '.join(values.values())} {_JOINS}{where}"
+        f"ORDER BY b.uid, b.condition "
         f"ON CONFLICT (condition, uid) DO UPDATE SET "
         f"{', '.join(f'{c} = EXCLUDED.{c}' for c in values)} WHERE {changed}"
     )
 
 
-def _delete(table: str) -> str:
+def _delete(table: str, returning: str = "") -> str:
     return (
         f"DELETE FROM {table} l WHERE l.uid = ANY($1::text[]) AND NOT EXISTS "  # noqa: S608
-        "(SELECT 1 FROM stream_list_batch b WHERE b.uid = l.uid AND b.condition = l.condition)"
+        "(SELECT 1 FROM stream_list_flush b WHERE b.uid = l.uid AND b.condition = l.condition)"
+        f"{returning}"
     )
 
 
-_WRITES = (
-    (_delete("stream_list"), _upsert("stream_list", _HOT)),
-    (_delete("stream_list_facts"), _upsert("stream_list_facts", _FACTS)),
+# The hot rows: written for every stream flushed. Which rows are new (xmax = 0: inserted, not
+# updated) is counted for condition_counts, and marks the facts rows the flush must add.
+_HOT_WRITE = f"""
+WITH written AS (
+    {_upsert("stream_list", _HOT)}
+    RETURNING stream_list.uid, stream_list.condition, stream_list.xmax = 0 AS inserted
+),
+added AS (
+    UPDATE stream_list_flush b SET facts = true FROM written
+    WHERE written.inserted AND b.uid = written.uid AND b.condition = written.condition
 )
+SELECT condition, count(*) AS n FROM written WHERE inserted GROUP BY condition
+"""  # noqa: S608 (built from the constants above only)
+# The facts rows: new ones, and every row of a stream whose inventory may have changed.
+_FACTS_WRITE = _upsert("stream_list_facts", _FACTS, where="WHERE b.facts ")
 
 
-async def save_listing(
-    conn: Any, *, uids: Collection[str], counts: Iterable[tuple[str, str, int]]
-) -> Counter[str]:
-    """Make the list rows of `uids` those of `counts` (uid, condition, disconnections).
+@dataclass(frozen=True, slots=True)
+class ListedStream:
+    """What a list flush writes for one stream: its rows' counts and its window's registers."""
 
-    Returns how many rows each condition gained (or lost, negative): what `condition_counts`
-    must move by for the list's totals to keep matching its rows.
+    uid: str
+    counts: Mapping[str, int]  # condition -> disconnections shown; empty: no rows
+    reconnect_attempt: int | None
+    reconnect_total: int | None
+    reconnect_ms: int | None
+    facts: bool  # inventory may have changed since its last flush: rewrite its facts rows
+
+
+async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter[str]:
+    """Make the list rows of `streams` what they say, in the caller's transaction.
+
+    Returns how many rows each condition gained (or lost, negative), counted from the rows
+    actually inserted and deleted: what `condition_counts` must move by for the list's totals
+    to keep matching its rows, even when another flush of the same streams ran meanwhile.
     """
     moved: Counter[str] = Counter()
-    if not uids:
+    if not streams:
         return moved
-    uid_list = list(uids)
-    for row in await conn.fetch(
-        "SELECT condition, count(*) AS n FROM stream_list WHERE uid = ANY($1::text[]) "
-        "GROUP BY condition",
-        uid_list,
-    ):
-        moved[row["condition"]] -= row["n"]
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stream_list_batch "
-        "(uid text, condition text, disconnections int) ON COMMIT DELETE ROWS"
-    )
-    records = list(counts)
-    moved.update(condition for _, condition, _ in records)
+    uids = [stream.uid for stream in streams]
+    await conn.execute(_FLUSH_TABLE)
+    records = [
+        (
+            s.uid,
+            condition,
+            count,
+            s.reconnect_attempt,
+            s.reconnect_total,
+            s.reconnect_ms,
+            s.facts,
+        )
+        for s in streams
+        for condition, count in s.counts.items()
+    ]
     if records:
         await conn.copy_records_to_table(
-            "stream_list_batch", records=records, columns=("uid", "condition", "disconnections")
+            "stream_list_flush", records=records, columns=_FLUSH_COLUMNS
         )
-    for delete, upsert in _WRITES:
-        await conn.execute(delete, uid_list)
-        if records:
-            await conn.execute(upsert)
+    for row in await conn.fetch(_delete("stream_list", " RETURNING l.condition"), uids):
+        moved[row["condition"]] -= 1
+    await conn.execute(_delete("stream_list_facts"), uids)
+    if records:
+        for row in await conn.fetch(_HOT_WRITE):
+            moved[row["condition"]] += row["n"]
+        await conn.execute(_FACTS_WRITE)
     return moved
 
 

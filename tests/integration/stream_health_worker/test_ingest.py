@@ -15,6 +15,7 @@ from stream_health.db import repository
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
 from stream_health.db.windows import condition_counts, load_windows
 from stream_health.domain.stream import Rules
+from stream_health_worker import ingest as ingest_module
 from stream_health_worker.ingest import WorkerContext, apply_batch, flush_listing
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
@@ -273,4 +274,82 @@ async def test_a_flush_after_another_owner_moved_the_partition_lists_its_windows
     assert after["rows"] == listed_rows(after["windows"], zombie.owner.rules, NOW_MS)
     assert after["rows"][(f"{stream}-0-0", "problematic")] == 5  # 5 reconnections, not 1
     assert stale.conditions == {"incorrect"}  # what the zombie held before the fence
+    assert after["flagged"] == set()
+
+
+async def test_streams_a_batch_stores_while_the_flush_writes_stay_flagged_for_the_next(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The flush writes its rows without the owner's lock, so batches go on meanwhile: what
+    # they store must neither mix into the rows being written nor lose its flag.
+    topics = _unique_topics()
+    ctx = _context(topics, f"g-{uuid.uuid4().hex}")
+    await _assigned(sessions, ctx)
+    stream = topics.media_events
+    await apply_batch(sessions, ctx=ctx, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
+    snapshot = await _listed(sessions, stream)
+    write_rows = ingest_module.save_listing
+
+    async def rows_then_a_batch(conn: Any, *, streams: Any) -> Any:
+        moved = await write_rows(conn, streams=streams)
+        # Streams 0-2 get 4 reconnections more.
+        later = [r for r in _events(stream, 0, range(7, 35)) if r.offset % 7 < 3]
+        await apply_batch(sessions, ctx=ctx, records=later, now_ms=NOW_MS)
+        return moved
+
+    monkeypatch.setattr(ingest_module, "save_listing", rows_then_a_batch)
+    written = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS, lock=asyncio.Lock())
+    first = await _listed(sessions, stream)
+    monkeypatch.setattr(ingest_module, "save_listing", write_rows)
+    again = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
+    second = await _listed(sessions, stream)
+    await _changes(sessions, topics.changes)
+
+    moved_on = {f"{stream}-0-{i}" for i in range(3)}
+    assert written == 7
+    assert first["rows"] == listed_rows(snapshot["windows"], ctx.owner.rules, NOW_MS)
+    assert first["flagged"] == moved_on  # stored again meanwhile: still behind
+    assert again == 3
+    assert second["rows"] == listed_rows(second["windows"], ctx.owner.rules, NOW_MS)
+    assert second["rows"][(f"{stream}-0-0", "problematic")] == 5
+    assert second["flagged"] == set()
+    assert {n: second["counts"].get(n, 0) for n in ("incorrect", "problematic", "*")} == {
+        n: snapshot["counts"].get(n, 0) + sum(1 for _, c in second["rows"] if c == n)
+        for n in ("incorrect", "problematic", "*")
+    }
+
+
+async def test_a_flush_commits_nothing_if_another_owner_advanced_the_partition_meanwhile(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = _unique_topics()
+    group = f"g-{uuid.uuid4().hex}"
+    zombie, other = _context(topics, group), _context(topics, group)
+    await _assigned(sessions, zombie)
+    await _assigned(sessions, other)
+    stream = topics.media_events
+    await apply_batch(sessions, ctx=zombie, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
+    write_rows = ingest_module.save_listing
+
+    async def rows_then_the_other_owner(conn: Any, *, streams: Any) -> Any:
+        moved = await write_rows(conn, streams=streams)
+        records = _events(stream, 0, range(7, 35))
+        await apply_batch(sessions, ctx=other, records=records, now_ms=NOW_MS)
+        return moved
+
+    monkeypatch.setattr(ingest_module, "save_listing", rows_then_the_other_owner)
+    written = await flush_listing(sessions, ctx=zombie, now_ms=NOW_MS)
+    fenced = await _listed(sessions, stream)
+    monkeypatch.setattr(ingest_module, "save_listing", write_rows)
+    again = await flush_listing(sessions, ctx=zombie, now_ms=NOW_MS)
+    after = await _listed(sessions, stream)
+    await _changes(sessions, topics.changes)
+
+    uids = {f"{stream}-0-{i}" for i in range(7)}
+    assert written == 0  # its rows were of windows the other owner has moved since
+    assert fenced["rows"] == {}
+    assert fenced["flagged"] == uids
+    assert again == 7  # fenced first this time: the windows as stored
+    assert after["rows"] == listed_rows(after["windows"], zombie.owner.rules, NOW_MS)
+    assert after["rows"][(f"{stream}-0-0", "problematic")] == 5
     assert after["flagged"] == set()

@@ -48,10 +48,12 @@ async def test_list_flushes_wait_the_interval_or_twice_the_last_flush(
     flushes: list[float] = []
     took = {"s": 0.2}
 
-    async def flush_listing(sessions: Any, *, ctx: WorkerContext, now_ms: int) -> int:
+    async def flush_listing(
+        sessions: Any, *, ctx: WorkerContext, now_ms: int, lock: asyncio.Lock
+    ) -> int:
         flushes.append(clock.now)
         clock.now += took["s"]
-        ctx.owner.listed({0: {"a"}})
+        assert ctx.owner.take({0}, found={}).uids == ["a"]
         return 1
 
     monkeypatch.setattr(runtime_module, "flush_listing", flush_listing)
