@@ -1,0 +1,63 @@
+from stream_health.config.conditions import load_conditions
+from stream_health.config.settings import TopicNames
+from stream_health.domain.stream import Rules
+from stream_health_worker.owner import WindowOwner
+
+TOPICS = TopicNames()
+
+
+def _owner(*partitions: int) -> WindowOwner:
+    owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=TOPICS.owned_by_stream)
+    owner.owned = set(partitions)
+    return owner
+
+
+def test_a_flush_takes_the_flagged_windows_and_those_stored_meanwhile_stay_behind() -> None:
+    owner = _owner(0, 1)
+    owner.stored({0: {"a", "b"}, 1: {"c"}})
+
+    taken = owner.take({0, 1}, found={})
+    owner.stored({0: {"b", "d"}})  # a batch commits while the flush writes
+
+    assert taken.windows == {0: {"a", "b"}, 1: {"c"}}
+    assert owner.still_dirty(taken) == {"b"}  # its rows are of the window before that batch
+    assert owner.list_partitions == {0}
+    assert owner.take({0, 1}, found={}).windows == {0: {"b", "d"}, 1: set()}
+
+
+def test_facts_rows_are_rewritten_for_rechecked_streams_and_those_found_flagged() -> None:
+    owner = _owner(0, 1)
+    owner.stored({0: {"a", "b"}}, refreshed={"b", "elsewhere"})
+
+    taken = owner.take({0, 1}, found={1: {"c"}})  # partition 1: only PostgreSQL knew
+
+    assert taken.windows == {0: {"a", "b"}, 1: {"c"}}
+    assert taken.facts == {"b", "c"}
+    owner.stored({0: {"a"}})
+    assert owner.take({0}, found={}).facts == set()  # rewritten once, not again
+
+
+def test_a_failed_flush_gives_its_windows_back_and_looks_in_postgresql_again() -> None:
+    owner = _owner(0, 1)
+    owner.stored({0: {"a"}, 1: {"c"}}, refreshed={"a"})
+    taken = owner.take({0, 1}, found={})
+
+    owner.revoked([1])  # meanwhile: partition 1 went to another worker
+    owner.untake(taken)
+
+    again = owner.take({0, 1}, found={0: {"x"}})
+    assert again.windows == {0: {"a", "x"}}
+    assert again.facts == {"a", "x"}
+    assert owner.list_partitions == set()
+
+
+def test_a_flush_commits_only_while_nobody_else_advanced_its_partitions() -> None:
+    owner = _owner(0, 1)
+    ours = {(TOPICS.media_events, 0): 10, (TOPICS.signals, 0): 3, (TOPICS.media_events, 1): 7}
+    owner.advanced(ours)
+
+    assert owner.owns_as_stored(ours, {0, 1})
+    assert owner.owns_as_stored({**ours, (TOPICS.media_events, 1): 9}, {0})  # 1 not flushed
+    assert not owner.owns_as_stored({**ours, (TOPICS.signals, 0): 4}, {0})
+    owner.revoked([1])
+    assert not owner.owns_as_stored(ours, {1})
