@@ -189,6 +189,9 @@ async def test_disconnections_count_is_the_count_in_the_conditions_window(
         ({"search": "s3cret"}, set()),  # never the password
         ({"search": "***"}, {"gate", "lobby"}),  # the url as it is shown
         ({"ip": "10.1.2"}, {"gate", "lobby"}),  # a substring of the ip
+        ({"ip": "10.1."}, {"gate", "lobby"}),  # dotted: found through the ip key index
+        ({"ip": ".2.3"}, {"gate"}),
+        ({"ip": "1.2"}, {"gate", "lobby"}),
         ({"ip": "192.168.7.7"}, {"parking"}),
         ({"ip": "10.9"}, set()),
     ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -30,6 +30,8 @@ def _row(n: int) -> dict[str, Any]:
         "stream_id": None if n % 7 == 3 else 1000 + n,
         "bitrate": None if n % 4 == 1 else (n * 7) % 4 * 100,
         "ip": _ip(n),
+        # lower(camera name) + newline + lower(url), as the worker writes it
+        "search": f"camera {n} {'lobby' if n % 4 == 0 else 'gate'}\nrtsp://10.0.0.{n}/live",
     }
 
 
@@ -68,8 +70,11 @@ async def _write(conn: asyncpg.Connection) -> None:
     )
     await conn.executemany(
         "INSERT INTO stream_list_facts (condition, uid, stream_id, bitrate, search, ip) "
-        "VALUES ($1, $2, $3, $4, '', $5)",
-        [(CONDITION, r["uid"], r["stream_id"], r["bitrate"], r["ip"].lower()) for r in LISTED],
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            (CONDITION, r["uid"], r["stream_id"], r["bitrate"], r["search"], r["ip"].lower())
+            for r in LISTED
+        ],
     )
     await conn.execute(
         "INSERT INTO condition_counts (condition, streams) VALUES ($1, $2)", CONDITION, ROWS
@@ -152,3 +157,80 @@ async def test_a_page_past_the_middle_walks_the_index_from_the_end(
     assert await _entries_read(conn, deep, index) == 10  # 5 skipped from the end, 5 read
     assert await _entries_read(conn, last, index) == 10
     assert await _entries_read(conn, early, index) == 15
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "10.1.",
+        "10.1",
+        ".1.",
+        "1.2",
+        "10x1x",
+        "X1X1",
+        "::10:",
+        ":1:",
+        "0.",
+        ".",
+        "%",
+        "fd00::10:1:18",
+    ],
+)
+async def test_the_ip_filter_is_a_substring_of_the_ip_in_any_case(
+    conn: asyncpg.Connection, ip: str
+) -> None:
+    listed = await list_page(
+        conn, _query("stream_id", descending=False, per_page=ROWS, page=1, ip=ip)
+    )
+
+    expected = {r["uid"] for r in LISTED if ip.lower() in r["ip"].lower()}
+    assert {row["uid"] for row in listed.rows} == expected
+    assert listed.total == len(expected)
+
+
+def _scans(plan: dict[str, Any]) -> list[str]:
+    """The indexes a plan scans."""
+    own = [plan["Index Name"]] if "Index Name" in plan else []
+    return own + [name for child in plan.get("Plans", []) for name in _scans(child)]
+
+
+@pytest.mark.parametrize(
+    ("filters", "index", "matching"),
+    [
+        ({"ip": "10.1."}, "stream_list_facts_ip_key", lambda r: "10.1." in r["ip"]),
+        ({"search": "lobby"}, "stream_list_facts_search_key", lambda r: "lobby" in r["search"]),
+    ],
+)
+async def test_a_text_filter_picks_the_conditions_candidates_in_its_own_index(
+    conn: asyncpg.Connection,
+    filters: dict[str, str],
+    index: str,
+    matching: Callable[[dict[str, Any]], bool],
+) -> None:
+    query = _query("stream_id", descending=False, per_page=5, page=1, **filters)
+    sql, args = page_statement(query)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        # As in a real list: many more rows in the condition, none of them matching.
+        await conn.execute(
+            "INSERT INTO stream_list_facts (condition, uid, search, ip) "
+            "SELECT $1, 'filler-' || n, 'camera ' || n || E'\\nrtsp://cam/' || n, "
+            "'192.168.' || n % 250 || '.' || n % 7 "
+            "FROM generate_series(1, 50000) AS n",
+            CONDITION,
+        )
+        await conn.execute("ANALYZE stream_list_facts")
+        await conn.execute("SET LOCAL enable_bitmapscan = on")
+        explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+    finally:
+        await tx.rollback()
+    plan = orjson.loads(explained)[0]["Plan"]
+
+    matches = sum(1 for r in LISTED if matching(r))
+    # The dotted ip has trigrams across its dots (the trigram index of `ip` saw only `10` and
+    # `1`, every row here); the condition is picked in the index, not by intersecting the
+    # candidates with every row of the condition from another index.
+    assert _scans(plan).count(index) == 1
+    assert "stream_list_facts_domain" not in _scans(plan)
+    assert matches <= _index_entries_read(plan, index) <= matches + ROWS // 10
