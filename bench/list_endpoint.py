@@ -20,18 +20,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from bench import list_data, list_report, pg, report
 from bench.list_queries import Combo, deep_page, indexed, matrix, naive, read_path, windows_ms
 from bench.measure import WorkerError, WorkerProcess, WorkerSpec, wait_ready
 from bench.worker_throughput import CLI, REPO, free_port, say
-from stream_health.config.settings import load_settings
+from stream_health.config.settings import Settings, load_settings
 from stream_health.db.migrate import upgrade_async
 
 PY_SPY_PATHS = ("/tmp/pyspy/bin/py-spy",)  # where this machine keeps it
@@ -224,9 +227,25 @@ async def server_facts(database_url: str) -> dict[str, str]:
 # --- the api and the load generator ------------------------------------------------------------
 
 
-def api_spec(run: Run) -> WorkerSpec:
-    """`stream-health api` on the bench database, a free port, the run's service token."""
-    env = {k: v for k, v in os.environ.items() if k != "STREAM_HEALTH_CONDITIONS"}
+CACHE_TTL = "STREAM_HEALTH_LIST_CACHE_TTL"
+CACHE_OFF = "0"
+CACHE_OUTCOMES = ("hit", "miss", "shared")
+
+
+def default_cache_ttl_s() -> float:
+    """The api's page cache TTL when the setting is not given."""
+    default = Settings.model_fields["list_cache_ttl"].default
+    return float(default.total_seconds())
+
+
+def api_spec(run: Run, *, cache_ttl: str | None, name: str) -> WorkerSpec:
+    """`stream-health api` on the bench database, a free port, the run's service token.
+
+    `cache_ttl`: its list page cache TTL (None: the api's default, whatever the environment
+    says); the log goes to `<name>.log`.
+    """
+    hidden = ("STREAM_HEALTH_CONDITIONS", CACHE_TTL)
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     port = free_port()
     env.update(
         STREAM_HEALTH_DATABASE_URL=run.database_url,
@@ -234,8 +253,57 @@ def api_spec(run: Run) -> WorkerSpec:
         STREAM_HEALTH_API_PORT=str(port),
         STREAM_HEALTH_SERVICE_TOKENS=hashlib.sha256(run.token.encode()).hexdigest(),
     )
+    if cache_ttl is not None:
+        env[CACHE_TTL] = cache_ttl
     argv = [str(CLI), "api"]
-    return WorkerSpec(argv=argv, env=env, port=port, log_path=run.log_dir / "api.log")
+    return WorkerSpec(argv=argv, env=env, port=port, log_path=run.log_dir / f"{name}.log")
+
+
+@asynccontextmanager
+async def running_api(
+    run: Run, *, cache_ttl: str | None, name: str
+) -> AsyncIterator[WorkerProcess]:
+    """An api process, ready; stopped on exit."""
+    spec = api_spec(run, cache_ttl=cache_ttl, name=name)
+    api = WorkerProcess(spec)
+    try:
+        ready = await wait_ready(api, run.options.ready_timeout_s)
+        if ready is None:
+            raise api.died(f"no /readyz 200 within {run.options.ready_timeout_s:.0f} s")
+        say(f"{name} pid {api.pid} ready on :{spec.port} after {ready[0]:.1f} s")
+        yield api
+    finally:
+        code = await api.stop()
+        say(f"{name} stopped (exit {code})")
+
+
+def parse_cache_counts(metrics: str) -> dict[str, float]:
+    """The page cache outcomes in the api's /metrics text (0 for a series not there)."""
+    counts = dict.fromkeys(CACHE_OUTCOMES, 0.0)
+    for line in metrics.splitlines():
+        for outcome in CACHE_OUTCOMES:
+            series = f'stream_health_api_list_cache_requests_total{{outcome="{outcome}"}} '
+            if line.startswith(series):
+                counts[outcome] = float(line.removeprefix(series))
+    return counts
+
+
+async def cache_counts(port: int) -> dict[str, float]:
+    """The api's page cache outcomes so far."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        return parse_cache_counts((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
+
+
+async def cached_throughput(
+    run: Run, api: WorkerProcess, targets: list[str], name: str
+) -> dict[str, Any]:
+    """The throughput phase on an api with its page cache on, with the cache's outcomes."""
+    before = await cache_counts(api.spec.port)
+    result = await throughput(run, api.spec.port, targets, api.pid, name)
+    after = await cache_counts(api.spec.port)
+    result["cache"] = {k: after[k] - before[k] for k in CACHE_OUTCOMES}  # warm-up included
+    result["cache_ttl_s"] = default_cache_ttl_s()
+    return result
 
 
 async def load(run: Run, port: int, name: str, **plan: Any) -> dict[str, Any]:
@@ -483,46 +551,48 @@ async def check_pass(
 
 
 async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
-    """Start the api, run check, latency, throughput (and profile) phases, stop it."""
+    """Check, latency, throughput (and profile) on an api with its page cache off, then the
+    throughput phase again on an api with the cache at its default."""
     o = run.options
     conn = await pg.connect(run.database_url)
     try:
         await list_data.refresh_activity(conn, time.time_ns() // 1_000_000)
     finally:
         await conn.close()
-    spec = api_spec(run)
-    api = WorkerProcess(spec)
     out: dict[str, Any] = {}
-    try:
-        ready = await wait_ready(api, o.ready_timeout_s)
-        if ready is None:
-            raise api.died(f"no /readyz 200 within {o.ready_timeout_s:.0f} s")
-        say(f"api pid {api.pid} ready on :{spec.port} after {ready[0]:.1f} s")
-        requests, answers, check = await check_pass(run, spec.port, combos)
+    # The latency phase's repeats of a page are seconds apart: cached or not, they would
+    # miss; with the cache off every request is measured the same way.
+    async with running_api(run, cache_ttl=CACHE_OFF, name="api") as api:
+        port = api.spec.port
+        requests, answers, check = await check_pass(run, port, combos)
         out.update(requests=requests, answers=answers, check=check)
         targets = [r["target"] for r in requests]
-        say(f"latency: {o.repeats} x {len(targets):,} sequential requests")
-        lat = await load(
-            run, spec.port, "latency", mode="latency", targets=targets, repeats=o.repeats
-        )
+        say(f"latency: {o.repeats} x {len(targets):,} sequential requests (page cache off)")
+        lat = await load(run, port, "latency", mode="latency", targets=targets, repeats=o.repeats)
         out["latency"] = list_report.latency_summary(requests, lat["samples"])
         out["latency"]["client_cpu_share"] = lat["client_total_cpu_s"] / lat["client_wall_s"]
         out["latency_samples"] = lat["samples"]
         overall = out["latency"]["groups"]["all"]
         say(f"latency: p50 {overall['p50']:.1f} ms, p99 {overall['p99']:.1f} ms")
         say(f"throughput: {o.concurrency} connections, {o.warmup_s:g} + {o.duration_s:g} s")
-        out["throughput"] = await throughput(run, spec.port, targets, api.pid, "throughput")
+        out["throughput"] = await throughput(run, port, targets, api.pid, "throughput")
         firsts = [r["target"] for r in requests if r["page_type"] == "first"]
         out["throughput_first"] = await throughput(
-            run, spec.port, firsts, api.pid, "throughput-first-pages"
+            run, port, firsts, api.pid, "throughput-first-pages"
         )
         if o.profile:
-            out["profile"] = await profiled(run, spec.port, targets, api.pid)
+            out["profile"] = await profiled(run, port, targets, api.pid)
         api.sample()
         out["api_peak_rss_kb"] = api.peak_kb
-    finally:
-        code = await api.stop()
-        say(f"api stopped (exit {code})")
+    ttl = default_cache_ttl_s()
+    async with running_api(run, cache_ttl=None, name="api-cached") as api:
+        say(f"throughput with the page cache at its default ({ttl:g} s)")
+        out["throughput_cached"] = await cached_throughput(run, api, targets, "throughput-cached")
+        out["throughput_first_cached"] = await cached_throughput(
+            run, api, firsts, "throughput-first-pages-cached"
+        )
+        api.sample()
+        out["api_cached_peak_rss_kb"] = api.peak_kb
     return out
 
 
@@ -702,7 +772,10 @@ async def benchmark(run: Run) -> dict[str, Any]:
         "latency": api["latency"],
         "throughput": api["throughput"],
         "throughput_first": api["throughput_first"],
+        "throughput_cached": api["throughput_cached"],
+        "throughput_first_cached": api["throughput_first_cached"],
         "api_peak_rss_kb": api.get("api_peak_rss_kb"),
+        "api_cached_peak_rss_kb": api.get("api_cached_peak_rss_kb"),
         "requests": [dict(r) for r in requests],
         "latency_samples": api["latency_samples"],
     }
@@ -738,9 +811,12 @@ async def benchmark(run: Run) -> dict[str, Any]:
             f"{d_all['p50'] / h_all['p50']:.0%} of the api's p50 (the rest: HTTP, routing, JSON "
             "and the pool in the api process, and the client)"
         )
-    rss = api.get("api_peak_rss_kb")
+    rss, cached_rss = api.get("api_peak_rss_kb"), api.get("api_cached_peak_rss_kb")
     if rss:
-        run.notes.append(f"api peak RSS {rss / 1024:.0f} MiB")
+        run.notes.append(
+            f"api peak RSS {rss / 1024:.0f} MiB"
+            + (f" (with the page cache on: {cached_rss / 1024:.0f} MiB)" if cached_rss else "")
+        )
     doc["notes"] = run.notes
     return doc
 

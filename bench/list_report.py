@@ -41,7 +41,10 @@ capped at the last page), 25 per page: 4 x 10 x 2 x 4 = 320 combinations, 640 re
 3. throughput: `--concurrency` connections in closed loops over a shuffled mix of the 640
    requests for `--duration` s after a warm-up, then the same over the 320 first pages only;
    requests/s, latency under load, and the CPU that the api, PostgreSQL, the load generator
-   and everything else used meanwhile (and so per request);
+   and everything else used meanwhile (and so per request). Phases 1 to 4 run against an api
+   with its page cache off (`STREAM_HEALTH_LIST_CACHE_TTL=0`): every request is a query.
+   Then both throughput loads again against a second api process with the cache at its
+   default TTL, with the cache's hits, misses and shared queries;
 4. (with `--profile`) the same load again with py-spy sampling the api (not in the numbers);
 5. the api's own read-path functions (`stream_health.db.listing`, as the run names them)
    called directly on one asyncpg connection, same pages, no HTTP: the database's share;
@@ -350,25 +353,29 @@ def markdown(doc: dict[str, Any], *, with_method: bool) -> str:
             if k.startswith("sort:")
         ),
         "",
-        *_throughput_lines("the whole matrix (640 requests, half of them deep pages)", tp, p),
+        *_throughput_lines(
+            f"the whole matrix (640 requests, half of them deep pages){cold_label(doc)}", tp, p
+        ),
         *(
-            _throughput_lines("first pages only", doc["throughput_first"], p)
+            _throughput_lines(f"first pages only{cold_label(doc)}", doc["throughput_first"], p)
             if "throughput_first" in doc
             else []
         ),
+        *cached_lines(doc, p),
         "",
         *_naive_lines(doc),
         "",
         f"- p99 {_fmt(overall['p99'])} ms, sequential (target <= 25 ms: "
         f"{_met(overall['p99'] <= TARGET_P99_MS)})",
-        f"- {tp['per_s']:,.0f} requests/s per api process over the matrix (target >= 1,000: "
-        f"{_met(tp['per_s'] >= TARGET_PER_S)})"
+        f"- {tp['per_s']:,.0f} requests/s per api process over the matrix{cold_label(doc)} "
+        f"(target >= 1,000: {_met(tp['per_s'] >= TARGET_PER_S)})"
         + (
             f"; {doc['throughput_first']['per_s']:,.0f} over first pages only "
             f"({_met(doc['throughput_first']['per_s'] >= TARGET_PER_S)})"
             if "throughput_first" in doc
             else ""
         ),
+        *_cached_target_lines(doc),
         "",
         "10 slowest requests (median of the repeats, ms):",
         "",
@@ -399,6 +406,50 @@ def _throughput_lines(what: str, tp: dict[str, Any], p: dict[str, Any]) -> list[
         _cpu_line(tp.get("cpu", {})),
         f"- CPU per request: {cost or '-'}",
         "",
+    ]
+
+
+def cold_label(doc: dict[str, Any]) -> str:
+    """The label of the throughput phases without the page cache (runs before it had none)."""
+    return ", page cache off (cold)" if "throughput_cached" in doc else ""
+
+
+def _cache_share(tp: dict[str, Any]) -> str:
+    counts = tp.get("cache", {})
+    served = sum(counts.values())
+    if not served:
+        return "no cache outcomes counted"
+    return ", ".join(f"{k} {v / served:.0%}" for k, v in counts.items()) + " of requests"
+
+
+def cached_lines(doc: dict[str, Any], p: dict[str, Any]) -> list[str]:
+    """The throughput sections of the api with its page cache on (none in older runs)."""
+    lines = []
+    for key, what in (
+        ("throughput_cached", "the whole matrix"),
+        ("throughput_first_cached", "first pages only"),
+    ):
+        if key in doc:
+            tp = doc[key]
+            label = f"{what}, page cache on (its default TTL, {tp['cache_ttl_s']:g} s)"
+            lines += _throughput_lines(label, tp, p)
+            lines.insert(-1, f"- page cache (warm-up included): {_cache_share(tp)}")
+    return lines
+
+
+def _cached_target_lines(doc: dict[str, Any]) -> list[str]:
+    if "throughput_cached" not in doc:
+        return []
+    tp, first = doc["throughput_cached"], doc.get("throughput_first_cached")
+    return [
+        f"- {tp['per_s']:,.0f} requests/s over the matrix with the page cache on "
+        f"({_met(tp['per_s'] >= TARGET_PER_S)})"
+        + (
+            f"; {first['per_s']:,.0f} over first pages only "
+            f"({_met(first['per_s'] >= TARGET_PER_S)})"
+            if first
+            else ""
+        )
     ]
 
 

@@ -20,6 +20,7 @@ from stream_health.tracing import http_telemetry, kafka_middlewares, tracer_prov
 from stream_health_api.analytics import analytics_router
 from stream_health_api.auth import Authenticator
 from stream_health_api.inactive import inactive_router, invalid
+from stream_health_api.page_cache import HIT, MISS, SHARED, PageCache
 from stream_health_api.params import InvalidParameters
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SERVICE = "stream-health-api"
+# Rendered list pages kept at most (a 25-item page is ~75 KiB of JSON, 100 items ~300 KiB).
+LIST_CACHE_ENTRIES = 256
 
 
 def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> FastAPI:
@@ -105,6 +108,7 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
             conditions=conditions.names,
             expose_credentials=settings.expose_stream_credentials,
             stale_after_ms=int(settings.server_stale_after.total_seconds() * 1000),
+            cache=list_cache(settings, registry),
         )
     )
     app.include_router(
@@ -135,6 +139,24 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
         return invalid(InvalidParameters(errors))
 
     return app
+
+
+def list_cache(settings: Settings, registry: CollectorRegistry) -> PageCache:
+    """The list's page cache, counting its outcomes in `registry`."""
+    requests = Counter(
+        "stream_health_api_list_cache_requests",
+        "List requests by page cache outcome: hit, miss (ran the query), shared (waited for "
+        "an identical request's query)",
+        ["outcome"],
+        registry=registry,
+    )
+    for outcome in (HIT, MISS, SHARED):
+        requests.labels(outcome=outcome)  # every series from the start, at 0
+    return PageCache(
+        ttl_s=settings.list_cache_ttl.total_seconds(),
+        max_entries=LIST_CACHE_ENTRIES,
+        on_outcome=lambda outcome: requests.labels(outcome=outcome).inc(),
+    )
 
 
 def _document_security(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from stream_health_api.http import (
     read_body,
     unauthenticated,
 )
+from stream_health_api.page_cache import PageCache
 from stream_health_api.pagination import paginator_envelope
 from stream_health_api.params import (
     DIRECTIONS,
@@ -112,16 +113,27 @@ def inactive_router(
     expose_credentials: bool,
     stale_after_ms: int,
     clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    cache: PageCache | None = None,
 ) -> APIRouter:
     """The list endpoint over the `stream_list` view; `conditions` are the configured names.
 
-    `pool` gives the asyncpg pool the app opened at startup.
+    `pool` gives the asyncpg pool the app opened at startup. `cache` keeps rendered pages for
+    identical requests (after authentication: it is reached only by authenticated requests).
     """
     router = APIRouter(tags=["streams"])
     spec = _openapi(conditions)
     body_schema = spec.pop("_body")
+    pages = cache if cache is not None else PageCache(ttl_s=0, max_entries=1)
 
     async def page(request: Request, params: ListParams) -> Response:
+        # Everything the body depends on: the parameters as given (the links repeat them in
+        # their order and spelling), the base url the links start with, and how urls are
+        # shown. Never the token: every authenticated caller sees the same list.
+        path = str(request.url.replace(query="", fragment=""))
+        body = await pages.get((path, params, expose_credentials), lambda: render(path, params))
+        return Response(body, media_type=JSON)
+
+    async def render(path: str, params: ListParams) -> bytes:
         query = ListQuery(
             condition=params.condition,
             sort_column=SORTS[params.sort],
@@ -144,16 +156,15 @@ def inactive_router(
             stream_item(row, sent, page_documents, show)
             for row, sent in zip(listed.rows, documents, strict=True)
         ]
-        total = listed.total
         links, meta = paginator_envelope(
-            path=str(request.url.replace(query="", fragment="")),
+            path=path,
             query=params.given,
             page=params.page,
             per_page=params.per_page,
-            total=total,
+            total=listed.total,
             count=len(items),
         )
-        return json_response({"data": items, "links": links, "meta": meta})
+        return orjson.dumps({"data": items, "links": links, "meta": meta})
 
     async def answer(request: Request, raw: Mapping[str, Any]) -> Response:
         try:

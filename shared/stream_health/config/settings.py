@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     max_future_skew: timedelta = timedelta(minutes=5)
     # How often the worker rewrites the admin-list rows of the windows it stored since.
     list_flush_interval: timedelta = timedelta(seconds=1)
+    # How long the api keeps a rendered list page for identical requests (0: not at all).
+    list_cache_ttl: timedelta = timedelta(seconds=1)
     expose_stream_credentials: bool = False
     # Callback statuses that count as a reconnection of the job's camera stream (SPEC 2.4).
     analytics_down_statuses: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7])
@@ -151,7 +153,13 @@ class Settings(BaseSettings):
                 raise ValueError("must be host:port, comma-separated (e.g. kafka-1:9092)")
         return ",".join(servers)
 
-    @field_validator("server_stale_after", "max_future_skew", "list_flush_interval", mode="before")
+    @field_validator(
+        "server_stale_after",
+        "max_future_skew",
+        "list_flush_interval",
+        "list_cache_ttl",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         # From the environment a duration is text: plain seconds (`300`), or as periods are
@@ -173,6 +181,13 @@ class Settings(BaseSettings):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration (seconds, or ISO 8601 such as PT5M)")
+        return value
+
+    @field_validator("list_cache_ttl")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must be a duration of 0 (off) or more: seconds (1), 2s, PT1S")
         return value
 
     @field_validator("log_level")

@@ -193,6 +193,11 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
     return moved
 
 
+# The ip with its separators as letters, so pg_trgm reads an address as one word and a dotted
+# substring has trigrams across its dots (migration 0008 indexes exactly this expression).
+IP_KEY = "translate({}, '.:', 'xy')"
+
+
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     """One page of the list: the rows of `condition` passing the filters, in sort order."""
@@ -214,10 +219,15 @@ class ListQuery:
     def where(self) -> tuple[str, list[Any]]:
         """The WHERE clause over stream_list_facts `f` and its arguments ($1: the condition)."""
         clauses, args = ["f.condition = $1"], [self.condition]
-        for column, value in (("search", self.search), ("ip", self.ip)):
-            if value is not None:
-                args.append(f"%{_escape_like(value.lower())}%")
-                clauses.append(f"f.{column} LIKE ${len(args)}")
+        if self.search is not None:
+            args.append(f"%{_escape_like(self.search.lower())}%")
+            clauses.append(f"f.search LIKE ${len(args)}")
+        if self.ip is not None:
+            args.append(f"%{_escape_like(self.ip.lower())}%")
+            # The index finds the candidates (a row whose ip holds the substring holds it
+            # translated too); the plain LIKE keeps the answer exact.
+            clauses.append(f"{IP_KEY.format('f.ip')} LIKE {IP_KEY.format(f'${len(args)}')}")
+            clauses.append(f"f.ip LIKE ${len(args)}")
         if self.domain is not None:
             args.append(self.domain.lower())
             clauses.append(f"f.domain = ${len(args)}")
@@ -231,10 +241,12 @@ def _escape_like(text: str) -> str:
 _SORTABLE = (HOT_COLUMNS | frozenset(_FACTS)) - {"search", "ip", "domain"}
 
 
-# The page's uids come from the (condition, column, uid) index alone (an index-only scan, however
-# deep the page); the rest of each row is read for the page's rows only.
+# The page's uids come from the (condition, column, uid) index alone (an index-only scan); the
+# rest of each row is read for the page's rows only.
 # Filtered, the rows passing are read once (a trigram or domain index scan), then sorted and
-# counted in memory: scanning them twice (page, then count) cost twice as much.
+# counted in memory: scanning them twice (page, then count) cost twice as much. A deep page
+# costs little more than the first there (a top-N sort of a few thousand rows at most), so it
+# is not read from the nearer end.
 _PASSING = """
 WITH passing AS MATERIALIZED (
     SELECT f.uid, {column} AS sort_key FROM stream_list_facts f {hot} WHERE {where}
@@ -244,10 +256,37 @@ page AS (
     ORDER BY sort_key {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
 )
 """
+# Unfiltered, a page past the middle of the rows is read from the nearer end: the index walked
+# backwards, skipping `total - offset - limit` entries, instead of `offset` forwards. The order
+# is (column, uid), both one way, so the backward walk is exactly its reverse (nulls included:
+# last ascending, first descending), and the outer ORDER BY turns the page back round. One-time
+# filters run one scan or the other, never both. Both keep LIMIT the plain parameter, so the
+# planner knows a page is a few rows (a computed LIMIT reads to it as a tenth of the table, and
+# it then hash-joins the documents and compiles the plan); the last, partial page is cut from
+# the backward scan's rows by a second LIMIT. The total and the scans are one statement, one
+# snapshot: the counter moves in the transaction that writes the rows, so it counts the rows
+# the scans see.
 _INDEXED = """
-WITH page AS (
-    SELECT uid, {column} AS sort_key FROM {table} WHERE condition = $1
-    ORDER BY {column} {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
+WITH counted AS MATERIALIZED (
+    SELECT coalesce(max(streams), 0)::bigint AS total FROM condition_counts WHERE condition = $1
+),
+span AS MATERIALIZED (
+    SELECT 2 * {offset}::bigint > total AS backwards,
+           greatest(least({limit}::bigint, total - {offset}::bigint), 0) AS behind,
+           greatest(total - {offset}::bigint - {limit}::bigint, 0) AS skip_behind
+    FROM counted
+),
+page AS (
+    SELECT * FROM (
+        SELECT uid, {column} AS sort_key FROM {table} WHERE condition = $1
+        ORDER BY {column} {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
+    ) AS ahead WHERE NOT (SELECT backwards FROM span)
+    UNION ALL
+    (SELECT * FROM (
+        SELECT uid, {column} AS sort_key FROM {table} WHERE condition = $1
+        ORDER BY {column} {reverse}, uid {reverse}
+        LIMIT {limit} OFFSET (SELECT skip_behind FROM span)
+    ) AS behind WHERE (SELECT backwards FROM span) LIMIT (SELECT behind FROM span))
 )
 """
 _HOT_JOIN = "JOIN stream_list h ON h.condition = f.condition AND h.uid = f.uid"
@@ -278,8 +317,8 @@ class ListedPage:
     rows: list[Any]  # uid, disconnections, the window's registers, documents as JSON text
 
 
-async def list_page(conn: Any, query: ListQuery) -> ListedPage:
-    """The count and the page in one statement (one snapshot): one index range scan each."""
+def page_statement(query: ListQuery) -> tuple[str, list[Any]]:
+    """The one statement that reads the count and the page, and its arguments."""
     if query.sort_column not in _SORTABLE:
         raise ValueError(f"not a sort column: {query.sort_column}")
     hot = query.sort_column in HOT_COLUMNS
@@ -294,21 +333,29 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
         template = _INDEXED + _PAGE
         # Unfiltered, the total is the condition's counter, moved by the list flush that
         # writes the rows.
-        count = "SELECT coalesce(max(streams), 0) FROM condition_counts WHERE condition = $1"
+        count = "SELECT total FROM counted"
     # LIMIT and OFFSET as parameters: one prepared statement per query shape, not per page.
     args += [int(query.limit), int(query.offset)]
+    direction, reverse = ("DESC", "ASC") if query.descending else ("ASC", "DESC")
     sql = template.format(
         column=column,
         table="stream_list" if hot else "stream_list_facts",
         hot=_HOT_JOIN if hot else "",
         where=where,
         count=count,
-        direction="DESC" if query.descending else "ASC",
+        direction=direction,
+        reverse=reverse,
         limit=f"${len(args) - 1}",
         offset=f"${len(args)}",
         attempt=SHOWN_COUNTERS["reconnect_attempt"],
         total=SHOWN_COUNTERS["reconnect_total"],
     )
+    return sql, args
+
+
+async def list_page(conn: Any, query: ListQuery) -> ListedPage:
+    """The count and the page in one statement (one snapshot): one index range scan each."""
+    sql, args = page_statement(query)
     rows = await conn.fetch(sql, *args)
     total = rows[0]["total"] if rows else 0
     return ListedPage(int(total), [row for row in rows if row["uid"] is not None])

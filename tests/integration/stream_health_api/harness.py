@@ -150,14 +150,15 @@ class Fleet:
 def list_settings(database_url: str, tmp: Path, **overrides: Any) -> Settings:
     conditions = tmp / "conditions.yaml"
     conditions.write_text(CONDITIONS)
-    return base_settings(
-        database_url=database_url,
-        conditions=conditions,
-        topics=unique_topics(),  # never the demo's topics, even when nothing is published
-        jwt_key=JWT_SECRET,
-        service_tokens=hashlib.sha256(SERVICE_TOKEN.encode()).hexdigest(),
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "conditions": conditions,
+        "topics": unique_topics(),  # never the demo's topics, even when nothing is published
+        "jwt_key": JWT_SECRET,
+        "service_tokens": hashlib.sha256(SERVICE_TOKEN.encode()).hexdigest(),
+        "list_cache_ttl": 0,  # these tests read the list right after changing it
+    }
+    return base_settings(**(values | overrides))
 
 
 @asynccontextmanager

@@ -1,0 +1,236 @@
+"""The admin list's read path (`list_page`) over list rows written here directly, real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from sqlalchemy.engine import make_url
+
+from stream_health.db.listing import ListQuery, list_page, page_statement
+from tests.conftest import fresh_database
+
+CONDITION = "incorrect"
+ROWS = 60
+
+
+def _uid(n: int) -> str:
+    # Same-length lowercase hex: the database's collation orders them as Python does.
+    return f"{(n * 2654435761) % 2**32:08x}-0000-4000-8000-{n:012x}"
+
+
+def _row(n: int) -> dict[str, Any]:
+    """Stream n's listed values: few distinct values (ties), and nulls in every sort column."""
+    return {
+        "uid": _uid(n),
+        "reconnect_attempt": None if n % 5 == 0 else n % 3,
+        "stream_id": None if n % 7 == 3 else 1000 + n,
+        "bitrate": None if n % 4 == 1 else (n * 7) % 4 * 100,
+        "ip": _ip(n),
+        # lower(camera name) + newline + lower(url), as the worker writes it
+        "search": f"camera {n} {'lobby' if n % 4 == 0 else 'gate'}\nrtsp://10.0.0.{n}/live",
+    }
+
+
+def _ip(n: int) -> str:
+    if n % 10 == 9:  # a name holding the letters the index turns separators into
+        return f"Host-10x1x{n}.Example"
+    if n % 10 == 8:
+        return f"fd00::10:1:{n}"
+    return f"10.{n % 3}.{n}.{n % 11}"
+
+
+LISTED = [_row(n) for n in range(ROWS)]
+
+
+def _order(column: str, *, descending: bool) -> list[str]:
+    """PostgreSQL's order: (column, uid) both one way; null above every value."""
+    rows = sorted(
+        LISTED,
+        key=lambda r: (r[column] is None, 0 if r[column] is None else r[column], r["uid"]),
+        reverse=descending,
+    )
+    return [r["uid"] for r in rows]
+
+
+async def _write(conn: asyncpg.Connection) -> None:
+    await conn.executemany(
+        "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
+        "deleted_ms, versions, enabled, increased, managed) "
+        "VALUES ($1, 0, '', ARRAY[$2], 1, true, 0, '', true, false, true)",
+        [(r["uid"], CONDITION) for r in LISTED],
+    )
+    await conn.executemany(
+        "INSERT INTO stream_list (condition, uid, reconnect_attempt, disconnections) "
+        "VALUES ($1, $2, $3, 1)",
+        [(CONDITION, r["uid"], r["reconnect_attempt"]) for r in LISTED],
+    )
+    await conn.executemany(
+        "INSERT INTO stream_list_facts (condition, uid, stream_id, bitrate, search, ip) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            (CONDITION, r["uid"], r["stream_id"], r["bitrate"], r["search"], r["ip"].lower())
+            for r in LISTED
+        ],
+    )
+    await conn.execute(
+        "INSERT INTO condition_counts (condition, streams) VALUES ($1, $2)", CONDITION, ROWS
+    )
+
+
+@pytest.fixture(scope="module")
+async def conn() -> AsyncIterator[asyncpg.Connection]:
+    async with fresh_database("listing") as url:
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = await asyncpg.connect(dsn)
+        try:
+            await _write(connection)
+            # As on a large table: the page comes from the sort index, not a scan and a sort.
+            await connection.execute("SET enable_seqscan = off")
+            await connection.execute("SET enable_bitmapscan = off")
+            yield connection
+        finally:
+            await connection.close()
+
+
+def _query(column: str, *, descending: bool, per_page: int, page: int, **filters: Any) -> ListQuery:
+    return ListQuery(
+        condition=CONDITION,
+        sort_column=column,
+        descending=descending,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+        **filters,
+    )
+
+
+@pytest.mark.parametrize("per_page", [1, 7, 25, ROWS, ROWS + 1])
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("column", ["reconnect_attempt", "stream_id", "bitrate"])
+async def test_every_page_is_its_slice_of_the_whole_order_from_either_end(
+    conn: asyncpg.Connection, column: str, descending: bool, per_page: int
+) -> None:
+    expected = _order(column, descending=descending)
+    pages = -(-ROWS // per_page)
+
+    for page in range(1, pages + 2):  # the page after the last is empty
+        listed = await list_page(
+            conn, _query(column, descending=descending, per_page=per_page, page=page)
+        )
+
+        offset = (page - 1) * per_page
+        assert listed.total == ROWS
+        assert [row["uid"] for row in listed.rows] == expected[offset : offset + per_page], page
+
+
+def _index_entries_read(plan: dict[str, Any], index: str) -> int:
+    """Rows the scans of `index` returned in an EXPLAIN ANALYZE plan, over all their loops."""
+    own = plan["Actual Rows"] * plan["Actual Loops"] if plan.get("Index Name") == index else 0
+    return own + sum(_index_entries_read(child, index) for child in plan.get("Plans", []))
+
+
+async def _entries_read(conn: asyncpg.Connection, query: ListQuery, index: str) -> int:
+    sql, args = page_statement(query)
+    explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+    plan = orjson.loads(explained)[0]["Plan"]
+    return _index_entries_read(plan, index)
+
+
+@pytest.mark.parametrize(
+    ("column", "index"),
+    [
+        ("reconnect_attempt", "stream_list_by_reconnect_attempt"),
+        ("bitrate", "stream_list_facts_by_bitrate"),
+    ],
+)
+@pytest.mark.parametrize("descending", [False, True])
+async def test_a_page_past_the_middle_walks_the_index_from_the_end(
+    conn: asyncpg.Connection, column: str, index: str, descending: bool
+) -> None:
+    deep = _query(column, descending=descending, per_page=5, page=11)  # rows 50..54 of 60
+    last = _query(column, descending=descending, per_page=25, page=3)  # rows 50..59
+    early = _query(column, descending=descending, per_page=5, page=3)  # rows 10..14
+
+    assert await _entries_read(conn, deep, index) == 10  # 5 skipped from the end, 5 read
+    assert await _entries_read(conn, last, index) == 10
+    assert await _entries_read(conn, early, index) == 15
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "10.1.",
+        "10.1",
+        ".1.",
+        "1.2",
+        "10x1x",
+        "X1X1",
+        "::10:",
+        ":1:",
+        "0.",
+        ".",
+        "%",
+        "fd00::10:1:18",
+    ],
+)
+async def test_the_ip_filter_is_a_substring_of_the_ip_in_any_case(
+    conn: asyncpg.Connection, ip: str
+) -> None:
+    listed = await list_page(
+        conn, _query("stream_id", descending=False, per_page=ROWS, page=1, ip=ip)
+    )
+
+    expected = {r["uid"] for r in LISTED if ip.lower() in r["ip"].lower()}
+    assert {row["uid"] for row in listed.rows} == expected
+    assert listed.total == len(expected)
+
+
+def _scans(plan: dict[str, Any]) -> list[str]:
+    """The indexes a plan scans."""
+    own = [plan["Index Name"]] if "Index Name" in plan else []
+    return own + [name for child in plan.get("Plans", []) for name in _scans(child)]
+
+
+@pytest.mark.parametrize(
+    ("filters", "index", "matching"),
+    [
+        ({"ip": "10.1."}, "stream_list_facts_ip_key", lambda r: "10.1." in r["ip"]),
+        ({"search": "lobby"}, "stream_list_facts_search_key", lambda r: "lobby" in r["search"]),
+    ],
+)
+async def test_a_text_filter_picks_the_conditions_candidates_in_its_own_index(
+    conn: asyncpg.Connection,
+    filters: dict[str, str],
+    index: str,
+    matching: Callable[[dict[str, Any]], bool],
+) -> None:
+    query = _query("stream_id", descending=False, per_page=5, page=1, **filters)
+    sql, args = page_statement(query)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        # As in a real list: many more rows in the condition, none of them matching.
+        await conn.execute(
+            "INSERT INTO stream_list_facts (condition, uid, search, ip) "
+            "SELECT $1, 'filler-' || n, 'camera ' || n || E'\\nrtsp://cam/' || n, "
+            "'192.168.' || n % 250 || '.' || n % 7 "
+            "FROM generate_series(1, 50000) AS n",
+            CONDITION,
+        )
+        await conn.execute("ANALYZE stream_list_facts")
+        await conn.execute("SET LOCAL enable_bitmapscan = on")
+        explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+    finally:
+        await tx.rollback()
+    plan = orjson.loads(explained)[0]["Plan"]
+
+    matches = sum(1 for r in LISTED if matching(r))
+    # The dotted ip has trigrams across its dots (the trigram index of `ip` saw only `10` and
+    # `1`, every row here); the condition is picked in the index, not by intersecting the
+    # candidates with every row of the condition from another index.
+    assert _scans(plan).count(index) == 1
+    assert "stream_list_facts_domain" not in _scans(plan)
+    assert matches <= _index_entries_read(plan, index) <= matches + ROWS // 10

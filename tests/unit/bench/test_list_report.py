@@ -1,0 +1,63 @@
+"""The list benchmark's report of its throughput phases with the api's page cache off and on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.list_endpoint import parse_cache_counts
+from bench.list_report import cached_lines, cold_label
+
+PARAMETERS = {"concurrency": 16}
+
+
+def _phase(per_s: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "per_s": per_s,
+        "requests": int(per_s * 30),
+        "seconds": 30.0,
+        "p50": 80.0,
+        "p99": 150.0,
+        "statuses": {"200": int(per_s * 30)},
+        "error_count": 0,
+        "client_cpu_s": 1.5,
+        **extra,
+    }
+
+
+def test_the_cache_outcomes_are_read_from_the_apis_metrics() -> None:
+    metrics = "\n".join(
+        [
+            "# HELP stream_health_api_list_cache_requests_total List requests by outcome",
+            'stream_health_api_list_cache_requests_total{outcome="hit"} 120.0',
+            'stream_health_api_list_cache_requests_total{outcome="miss"} 40.0',
+            'stream_health_api_list_cache_requests_created{outcome="miss"} 1.7e9',
+            'stream_health_api_requests_total{route="/metrics",status="200"} 3.0',
+        ]
+    )
+
+    assert parse_cache_counts(metrics) == {"hit": 120.0, "miss": 40.0, "shared": 0.0}
+
+
+def test_throughput_with_the_cache_on_is_reported_apart_from_the_cold_phases() -> None:
+    cache = {"hit": 300.0, "miss": 100.0, "shared": 0.0}
+    doc = {
+        "throughput": _phase(150),
+        "throughput_cached": _phase(400, cache=cache, cache_ttl_s=1.0),
+        "throughput_first_cached": _phase(500, cache=cache, cache_ttl_s=1.0),
+    }
+
+    lines = cached_lines(doc, PARAMETERS)
+
+    assert cold_label(doc) == ", page cache off (cold)"
+    assert lines[0].startswith(
+        "Throughput, the whole matrix, page cache on (its default TTL, 1 s): **400 requests/s**"
+    )
+    assert "- page cache (warm-up included): hit 75%, miss 25%, shared 0% of requests" in lines
+    assert any(line.startswith("Throughput, first pages only, page cache on") for line in lines)
+
+
+def test_a_run_from_before_the_cache_reads_as_it_did() -> None:
+    doc = {"throughput": _phase(150)}
+
+    assert cold_label(doc) == ""
+    assert cached_lines(doc, PARAMETERS) == []

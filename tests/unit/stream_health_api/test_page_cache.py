@@ -1,0 +1,199 @@
+"""The list's page cache: expiry on an injected clock, single flight, the LRU bound."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from stream_health_api.page_cache import HIT, MISS, SHARED, PageCache
+
+
+class Clock:
+    """Seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Pages:
+    """A compute function per key that counts its calls and renders `key@call`."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def render(self, key: str) -> Callable[[], Awaitable[bytes]]:
+        async def compute() -> bytes:
+            self.calls[key] += 1
+            return f"{key}@{self.calls[key]}".encode()
+
+        return compute
+
+
+def _cache(
+    clock: Clock, *, ttl_s: float = 1.0, max_entries: int = 8
+) -> tuple[PageCache, Counter[str]]:
+    outcomes: Counter[str] = Counter()
+    cache = PageCache(
+        ttl_s=ttl_s, max_entries=max_entries, clock=clock, on_outcome=lambda o: outcomes.update([o])
+    )
+    return cache, outcomes
+
+
+async def _get(cache: PageCache, pages: Pages, key: str) -> bytes:
+    return await cache.get(key, pages.render(key))
+
+
+async def test_an_identical_request_within_the_ttl_is_served_from_the_cache() -> None:
+    clock, pages = Clock(), Pages()
+    cache, outcomes = _cache(clock)
+
+    first = await _get(cache, pages, "a")
+    clock.now += 0.999
+    again = await _get(cache, pages, "a")
+
+    assert first == again == b"a@1"
+    assert pages.calls == {"a": 1}
+    assert outcomes == {"miss": 1, "hit": 1}
+
+
+async def test_an_entry_expires_its_ttl_after_its_query_started() -> None:
+    clock, pages = Clock(), Pages()
+    cache, outcomes = _cache(clock)
+
+    async def slow() -> bytes:
+        clock.now += 0.4  # the query takes 0.4 s of the TTL
+        return b"slow"
+
+    await cache.get("a", slow)
+    clock.now += 0.599
+    hit = await _get(cache, pages, "a")
+    clock.now += 0.001  # 1 s after the query started
+    fresh = await _get(cache, pages, "a")
+
+    assert (hit, fresh) == (b"slow", b"a@1")
+    assert outcomes == {MISS: 2, HIT: 1}
+
+
+async def test_a_query_slower_than_the_ttl_is_not_kept() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock)
+
+    async def slower() -> bytes:
+        clock.now += 1.5
+        return b"late"
+
+    await cache.get("a", slower)
+
+    assert len(cache) == 0
+    assert await _get(cache, pages, "a") == b"a@1"
+
+
+async def test_concurrent_identical_misses_share_one_query() -> None:
+    clock = Clock()
+    cache, outcomes = _cache(clock)
+    release, calls = asyncio.Event(), []
+
+    async def compute() -> bytes:
+        calls.append(1)
+        await release.wait()
+        return b"page"
+
+    waiting = [asyncio.create_task(cache.get("a", compute)) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    bodies = await asyncio.gather(*waiting)
+
+    assert bodies == [b"page"] * 5
+    assert len(calls) == 1
+    assert outcomes == {MISS: 1, SHARED: 4}
+
+
+async def test_a_failed_query_fails_its_waiters_and_is_not_kept() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock)
+    release = asyncio.Event()
+
+    async def broken() -> bytes:
+        await release.wait()
+        raise ConnectionError("database gone")
+
+    waiting = [asyncio.create_task(cache.get("a", broken)) for _ in range(2)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+    assert await _get(cache, pages, "a") == b"a@1"
+
+
+async def test_a_requester_that_goes_away_does_not_cancel_the_shared_query() -> None:
+    clock = Clock()
+    cache, _ = _cache(clock)
+    release = asyncio.Event()
+
+    async def compute() -> bytes:
+        await release.wait()
+        return b"page"
+
+    leader = asyncio.create_task(cache.get("a", compute))
+    follower = asyncio.create_task(cache.get("a", compute))
+    await asyncio.sleep(0)
+    leader.cancel()
+    await asyncio.sleep(0)
+    release.set()
+
+    assert await follower == b"page"
+    assert leader.cancelled()
+    assert await cache.get("a", compute) == b"page"  # kept, from the one query
+
+
+async def test_the_least_recently_used_page_goes_past_the_bound() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock, max_entries=2)
+
+    await _get(cache, pages, "a")
+    await _get(cache, pages, "b")
+    await _get(cache, pages, "a")  # a is now the more recently used
+    await _get(cache, pages, "c")  # b goes
+    await _get(cache, pages, "a")
+    await _get(cache, pages, "b")
+
+    assert len(cache) == 2
+    assert pages.calls == {"a": 1, "b": 2, "c": 1}
+
+
+async def test_expired_pages_at_the_old_end_are_dropped_when_another_is_stored() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock)
+
+    await _get(cache, pages, "a")
+    await _get(cache, pages, "b")
+    clock.now += 2
+    await _get(cache, pages, "c")
+
+    assert len(cache) == 1
+
+
+async def test_a_zero_ttl_computes_every_request_and_counts_nothing() -> None:
+    clock, pages = Clock(), Pages()
+    cache, outcomes = _cache(clock, ttl_s=0)
+
+    await _get(cache, pages, "a")
+    await _get(cache, pages, "a")
+
+    assert not cache.enabled
+    assert pages.calls == {"a": 2}
+    assert not outcomes
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize(("ttl_s", "max_entries"), [(-1.0, 8), (1.0, 0)])
+def test_a_negative_ttl_or_no_room_is_refused(ttl_s: float, max_entries: int) -> None:
+    with pytest.raises(ValueError, match="ttl_s"):
+        PageCache(ttl_s=ttl_s, max_entries=max_entries)
