@@ -36,6 +36,8 @@ async def driver_connection(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("the session's connection is closed")
     if not driver.is_in_transaction():
         # SQLAlchemy sends its BEGIN with the session's first statement: until one has run,
         # the driver would autocommit what is sent to it directly.

@@ -13,6 +13,7 @@ from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
+from stream_health.db.listing import save_listing
 from stream_health.db.windows import condition_counts, load_windows
 from stream_health.domain.stream import Rules
 from stream_health_worker import ingest as ingest_module
@@ -288,7 +289,7 @@ async def test_streams_a_batch_stores_while_the_flush_writes_stay_flagged_for_th
     stream = topics.media_events
     await apply_batch(sessions, ctx=ctx, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
     snapshot = await _listed(sessions, stream)
-    write_rows = ingest_module.save_listing
+    write_rows = save_listing
 
     async def rows_then_a_batch(conn: Any, *, streams: Any) -> Any:
         moved = await write_rows(conn, streams=streams)
@@ -329,7 +330,7 @@ async def test_a_flush_commits_nothing_if_another_owner_advanced_the_partition_m
     await _assigned(sessions, other)
     stream = topics.media_events
     await apply_batch(sessions, ctx=zombie, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
-    write_rows = ingest_module.save_listing
+    write_rows = save_listing
 
     async def rows_then_the_other_owner(conn: Any, *, streams: Any) -> Any:
         moved = await write_rows(conn, streams=streams)
