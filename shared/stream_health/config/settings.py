@@ -170,7 +170,8 @@ class Settings(BaseSettings):
         if _SECONDS.match(text):
             return timedelta(seconds=float(text))
         try:
-            return timedelta(milliseconds=parse_duration_ms(text))
+            # Zero passes here: each field's own validator says whether it may be zero.
+            return timedelta(milliseconds=parse_duration_ms(text, allow_zero=True))
         except ValueError:  # its message quotes the value: settings errors never do
             raise ValueError(
                 "must be a duration: seconds (300), 40s, 10m, 1h, 7d or ISO 8601 (PT5M)"

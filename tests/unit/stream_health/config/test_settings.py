@@ -68,6 +68,8 @@ def test_spec_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) ->
         ("STREAM_HEALTH_MAX_FUTURE_SKEW", "soon", "max_future_skew"),
         ("STREAM_HEALTH_SERVER_STALE_AFTER", "0", "server_stale_after"),
         ("STREAM_HEALTH_LIST_FLUSH_INTERVAL", "-2s", "list_flush_interval"),
+        ("STREAM_HEALTH_LIST_FLUSH_INTERVAL", "0s", "list_flush_interval"),
+        ("STREAM_HEALTH_SERVER_STALE_AFTER", "PT0S", "server_stale_after"),
         ("STREAM_HEALTH_LIST_CACHE_TTL", "-1", "list_cache_ttl"),
         ("STREAM_HEALTH_LIST_CACHE_TTL", "soon", "list_cache_ttl"),
     ],
@@ -99,7 +101,10 @@ def test_durations_from_the_environment_read_as_seconds_or_periods(
     assert settings.list_flush_interval.total_seconds() == seconds
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(None, 1), ("0", 0), ("2.5", 2.5), ("2s", 2)])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(None, 1), ("0", 0), ("0s", 0), ("PT0S", 0), ("2.5", 2.5), ("2s", 2)],
+)
 def test_the_list_cache_ttl_defaults_to_a_second_and_zero_turns_it_off(
     monkeypatch: pytest.MonkeyPatch, value: str | None, seconds: float
 ) -> None:
