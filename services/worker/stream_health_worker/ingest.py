@@ -244,14 +244,10 @@ async def flush_listing(
     owner = ctx.owner
     lock = lock or asyncio.Lock()
     async with lock:
-        taken = await _take_listing(sessions, ctx)
-        if taken is None:
-            return 0
-        streams = [
-            _listed(owner.window(partition, uid), owner.rules, now_ms, uid in taken.facts)
-            for partition, uids in taken.windows.items()
-            for uid in uids
-        ]
+        snapshot = await _take_listing(sessions, ctx, now_ms)
+    if snapshot is None:
+        return 0
+    taken, streams = snapshot
     fence = _fence(ctx, taken.windows)
     try:
         async with sessions() as session:
@@ -280,9 +276,10 @@ def _fence(ctx: WorkerContext, partitions: Collection[int]) -> set[tuple[str, in
 
 
 async def _take_listing(
-    sessions: async_sessionmaker[AsyncSession], ctx: WorkerContext
-) -> ListDirty | None:
-    """Fence the partitions with list-dirty windows and take those windows, loaded."""
+    sessions: async_sessionmaker[AsyncSession], ctx: WorkerContext, now_ms: int
+) -> tuple[ListDirty, list[ListedStream]] | None:
+    """Fence the partitions with list-dirty windows, take those windows, and what their
+    rows show at `now_ms` (under the owner lock: the windows as committed)."""
     owner = ctx.owner
     partitions = owner.list_partitions
     if not partitions:
@@ -295,12 +292,17 @@ async def _take_listing(
             )
             owner.fence(stored)
             taken = await owner.take_list_dirty(await driver_connection(session), partitions)
+        streams = [
+            _listed(owner.window(partition, uid), owner.rules, now_ms, uid in taken.facts)
+            for partition, uids in taken.windows.items()
+            for uid in uids
+        ]
     except BaseException:
         if taken is not None:
             owner.untake(taken)
         raise
     owner.advanced(stored)
-    return taken
+    return taken, streams
 
 
 def _listed(window: StreamWindow, rules: Rules, now_ms: int, facts: bool) -> ListedStream:

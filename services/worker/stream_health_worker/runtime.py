@@ -130,13 +130,13 @@ class Runtime:
         """Rewrite the list rows of every list-dirty window this worker owns."""
         started = self.clock()
         streams = await flush_listing(self.sessions, ctx=self.ctx, now_ms=now_ms(), lock=self.lock)
-        took = self.clock() - started
+        ended = self.clock()
+        took = ended - started
         self.metrics.list_flush_seconds.observe(took)
         self.metrics.list_streams.inc(streams)
-        # Under load a flush takes long: waiting twice as long for the next keeps list writes
-        # to about a third of the worker's time, and lets each flush coalesce more events per
-        # stream. Once batches stop coming, the list trails the windows by about the interval.
-        ended = self.clock()
+        # Under load a flush takes long: waiting twice as long for the next lets each flush
+        # coalesce more events per stream and leaves PostgreSQL to the batches in between.
+        # Once batches stop coming, the list trails the windows by about the interval.
         self._list_floor = ended + self.list_interval_s
         self._list_due = ended + max(self.list_interval_s, 2 * took)
         log.debug("worker.list_flushed", extra={"streams": streams, "seconds": round(took, 3)})

@@ -199,6 +199,38 @@ async def _assigned(sessions: async_sessionmaker[AsyncSession], ctx: WorkerConte
         await ctx.owner.assigned(await driver_connection(session), [0, 1])
 
 
+async def _two_owners(
+    sessions: async_sessionmaker[AsyncSession], topics: TopicNames
+) -> tuple[WorkerContext, WorkerContext]:
+    """Two workers of one group that both believe they own partitions 0 and 1."""
+    group = f"g-{uuid.uuid4().hex}"
+    first, second = _context(topics, group), _context(topics, group)
+    await _assigned(sessions, first)
+    await _assigned(sessions, second)
+    return first, second
+
+
+async def _flush_with_a_batch_meanwhile(
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    flusher: WorkerContext,
+    batcher: WorkerContext,
+    records: list[Record],
+) -> int:
+    """`flusher`'s list flush, with `batcher` applying `records` once the rows are written
+    and before the flush commits (where batches go on in a running worker)."""
+
+    async def rows_then_a_batch(conn: Any, *, streams: Any) -> Any:
+        moved = await save_listing(conn, streams=streams)
+        await apply_batch(sessions, ctx=batcher, records=records, now_ms=NOW_MS)
+        return moved
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest_module, "save_listing", rows_then_a_batch)
+        return await flush_listing(sessions, ctx=flusher, now_ms=NOW_MS, lock=asyncio.Lock())
+
+
 async def test_batches_leave_the_list_to_one_flush_that_writes_what_the_windows_say(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -259,10 +291,7 @@ async def test_a_flush_after_another_owner_moved_the_partition_lists_its_windows
     # A zombie owner's cache is behind: the fence must make its flush write the windows
     # as stored (with the other owner's reconnections), never its own stale copies.
     topics = _unique_topics()
-    group = f"g-{uuid.uuid4().hex}"
-    zombie, other = _context(topics, group), _context(topics, group)
-    await _assigned(sessions, zombie)
-    await _assigned(sessions, other)
+    zombie, other = await _two_owners(sessions, topics)
     stream = topics.media_events
     await apply_batch(sessions, ctx=zombie, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
     await apply_batch(sessions, ctx=other, records=_events(stream, 0, range(7, 35)), now_ms=NOW_MS)
@@ -289,19 +318,12 @@ async def test_streams_a_batch_stores_while_the_flush_writes_stay_flagged_for_th
     stream = topics.media_events
     await apply_batch(sessions, ctx=ctx, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
     snapshot = await _listed(sessions, stream)
-    write_rows = save_listing
-
-    async def rows_then_a_batch(conn: Any, *, streams: Any) -> Any:
-        moved = await write_rows(conn, streams=streams)
-        # Streams 0-2 get 4 reconnections more.
-        later = [r for r in _events(stream, 0, range(7, 35)) if r.offset % 7 < 3]
-        await apply_batch(sessions, ctx=ctx, records=later, now_ms=NOW_MS)
-        return moved
-
-    monkeypatch.setattr(ingest_module, "save_listing", rows_then_a_batch)
-    written = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS, lock=asyncio.Lock())
+    # Streams 0-2 get 4 reconnections more while the flush writes.
+    later = [r for r in _events(stream, 0, range(7, 35)) if r.offset % 7 < 3]
+    written = await _flush_with_a_batch_meanwhile(
+        sessions, monkeypatch, flusher=ctx, batcher=ctx, records=later
+    )
     first = await _listed(sessions, stream)
-    monkeypatch.setattr(ingest_module, "save_listing", write_rows)
     again = await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
     second = await _listed(sessions, stream)
     await _changes(sessions, topics.changes)
@@ -324,24 +346,17 @@ async def test_a_flush_commits_nothing_if_another_owner_advanced_the_partition_m
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     topics = _unique_topics()
-    group = f"g-{uuid.uuid4().hex}"
-    zombie, other = _context(topics, group), _context(topics, group)
-    await _assigned(sessions, zombie)
-    await _assigned(sessions, other)
+    zombie, other = await _two_owners(sessions, topics)
     stream = topics.media_events
     await apply_batch(sessions, ctx=zombie, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
-    write_rows = save_listing
-
-    async def rows_then_the_other_owner(conn: Any, *, streams: Any) -> Any:
-        moved = await write_rows(conn, streams=streams)
-        records = _events(stream, 0, range(7, 35))
-        await apply_batch(sessions, ctx=other, records=records, now_ms=NOW_MS)
-        return moved
-
-    monkeypatch.setattr(ingest_module, "save_listing", rows_then_the_other_owner)
-    written = await flush_listing(sessions, ctx=zombie, now_ms=NOW_MS)
+    written = await _flush_with_a_batch_meanwhile(
+        sessions,
+        monkeypatch,
+        flusher=zombie,
+        batcher=other,
+        records=_events(stream, 0, range(7, 35)),
+    )
     fenced = await _listed(sessions, stream)
-    monkeypatch.setattr(ingest_module, "save_listing", write_rows)
     again = await flush_listing(sessions, ctx=zombie, now_ms=NOW_MS)
     after = await _listed(sessions, stream)
     await _changes(sessions, topics.changes)
