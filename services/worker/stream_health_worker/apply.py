@@ -25,6 +25,14 @@ from stream_health_worker.schemas.signals import CountedReconnect, Recheck, pars
 
 Op = MediaEvent | Recheck | CountedReconnect
 _LABEL = re.compile(r"^[a-z0-9_.-]{1,32}:[a-z0-9_.-]{1,32}$")
+# Enum members read through their class cost a descriptor call: these run per event.
+_RECONNECT, _STATE, _CREATE, _PULSE = (
+    EventKind.RECONNECT,
+    EventKind.STATE,
+    EventKind.CREATE,
+    EventKind.PULSE,
+)
+_NAMES = {kind: kind.value for kind in EventKind}
 
 
 class Work:
@@ -86,15 +94,24 @@ class Work:
             self.unknown[label] += 1
             return "unknown"
         at_ms, skewed = self.rules.clamp(event.at_ms, now_ms=self.now_ms)
-        self.skewed += skewed
-        # Only counting is clamped: the newest-wins order of state, presence and counters
-        # keeps the event's own time, so a retried old event can never overtake a newer one.
-        self._seen(event._replace(at_ms=at_ms) if skewed else event)
-        if skewed and event.kind is EventKind.RECONNECT:
-            event = event._replace(at_ms=at_ms)
-        if event.uid is not None:
-            self._want(record.partition, event.uid, event)
-        return event.kind.value
+        if skewed:
+            self.skewed += 1
+            # Only counting is clamped: the newest-wins order of state, presence and counters
+            # keeps the event's own time, so a retried old event can never overtake a newer one.
+            self._seen(event._replace(at_ms=at_ms))
+            if event.kind is _RECONNECT:
+                event = event._replace(at_ms=at_ms)
+        else:
+            self._seen(event)
+        uid = event.uid
+        if uid is not None:
+            partition = record.partition
+            wanted = self.wanted.get(partition)
+            if wanted is None:
+                wanted = self.wanted[partition] = set()
+            wanted.add(uid)
+            self.ops.append((partition, uid, event))
+        return _NAMES[event.kind]
 
     def signal(self, record: RawRecord) -> str:
         """Route one signal for a window owned here."""
@@ -158,11 +175,12 @@ class Work:
             transitions.on_counters(
                 window, at_ms=op.at_ms, event_id=op.event_id, attempt=op.attempt, total=op.total
             )
-        if op.kind is EventKind.RECONNECT:
+        kind = op.kind
+        if kind is _RECONNECT:
             return transitions.on_reconnect(
                 window, rules, at_ms=op.at_ms, event_id=op.event_id, now_ms=now_ms
             )
-        if op.kind is EventKind.STATE:
+        if kind is _STATE:
             return transitions.on_server_state(
                 window,
                 rules,
@@ -176,7 +194,7 @@ class Work:
             rules,
             at_ms=op.at_ms,
             event_id=op.event_id,
-            present=op.kind is EventKind.CREATE,
+            present=kind is _CREATE,
             now_ms=now_ms,
         )
 
@@ -187,5 +205,5 @@ class Work:
     def _seen(self, event: MediaEvent) -> None:
         latest = self.servers.get(event.server)
         if latest is None or event.at_ms >= latest.at_ms:
-            extra = event.extra if event.kind is EventKind.PULSE else None
-            self.servers[event.server] = ServerSeen(event.at_ms, event.kind.value, extra)
+            extra = event.extra if event.kind is _PULSE else None
+            self.servers[event.server] = ServerSeen(event.at_ms, _NAMES[event.kind], extra)

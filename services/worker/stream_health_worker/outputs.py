@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from datetime import UTC, datetime
 
@@ -16,15 +17,35 @@ from stream_health_worker.schemas.signals import CountedReconnect, Recheck, enco
 CHANGE_NAMESPACE = uuid.UUID("0c4f6b1e-8f3a-5d59-9a43-6b1f2f0d7c11")
 
 
+_NAMESPACE_BYTES = CHANGE_NAMESPACE.bytes
+# 'YYYY-MM-DDTHH:MM:SS' of recent seconds: a change stamps two instants, mostly recent ones.
+_SECONDS: dict[int, str] = {}
+
+
 def iso_ms(at_ms: int) -> str:
     """ISO 8601 in UTC with milliseconds and a Z."""
-    moment = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    seconds, millis = divmod(at_ms, 1000)
+    prefix = _SECONDS.get(seconds)
+    if prefix is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        prefix = datetime.fromtimestamp(seconds, tz=UTC).isoformat()[:19]
+        _SECONDS[seconds] = prefix
+    return f"{prefix}.{millis:03d}Z"
 
 
 def change_event_id(uid: str, seq: int) -> str:
-    """The stable id of a stream's `seq`-th change (consumers dedupe on it)."""
-    return str(uuid.uuid5(CHANGE_NAMESPACE, f"{uid}/{seq}"))
+    """The stable id of a stream's `seq`-th change (consumers dedupe on it): uuid5 of
+    "uid/seq" in CHANGE_NAMESPACE, computed as uuid.uuid5 does, without the UUID object."""
+    digest = bytearray(
+        hashlib.sha1(_NAMESPACE_BYTES + f"{uid}/{seq}".encode(), usedforsecurity=False).digest()[
+            :16
+        ]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def state_change(change: StateChange, *, topic: str, emitted_ms: int) -> Outgoing:
@@ -41,7 +62,7 @@ def state_change(change: StateChange, *, topic: str, emitted_ms: int) -> Outgoin
         "entered": list(change.entered),
         "left": list(change.left),
         "reconnects": change.reconnects,
-        "cause": change.cause.value,
+        "cause": change.cause,  # a StrEnum: serialised as its value
         "at": iso_ms(change.at_ms),
         "emitted_at": iso_ms(emitted_ms),
     }

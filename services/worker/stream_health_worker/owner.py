@@ -50,7 +50,13 @@ class WindowOwner:
         self._owned_topics = frozenset(owned_topics)
         self._cache: dict[int, dict[str, StreamWindow]] = {}
         self._positions: dict[tuple[str, int], int] = {}
+        # The timer: a min-heap of (instant, uid, partition), and per partition each stream's
+        # current wake-up; a heap entry that is not its stream's current one is stale, skipped.
         self._drains: list[tuple[int, str, int]] = []
+        self._wake: dict[int, dict[str, int]] = {}
+        # Partitions whose windows were dropped from the cache (a rollback, another owner):
+        # what PostgreSQL schedules may differ from `_wake`, so all their entries fire.
+        self._unsure: set[int] = set()
         # Windows stored since their list rows were last written, per partition; and the
         # partitions where only PostgreSQL knows them all (just taken over, or cache dropped).
         self._list_dirty: dict[int, set[str]] = {}
@@ -72,8 +78,11 @@ class WindowOwner:
         fresh = set(partitions) - self.owned
         self.owned |= fresh
         self._list_unknown |= fresh
-        for entry in await pending_drains(conn, partitions=fresh):
-            heapq.heappush(self._drains, entry)
+        for partition in fresh:
+            self._wake[partition] = {}
+            self._unsure.discard(partition)
+        for instant, uid, partition in await pending_drains(conn, partitions=fresh):
+            self._schedule(partition, uid, instant)
         judged_by = await load_partition_rules(conn, partitions=fresh)
         current = conditions_to_data(self.rules.conditions)
         for partition in fresh:
@@ -86,6 +95,8 @@ class WindowOwner:
             self.owned.discard(partition)
             self.reconfigure.pop(partition, None)
             self.forget(partition)
+            self._wake.pop(partition, None)
+            self._unsure.discard(partition)
             # The next owner finds them flagged in PostgreSQL.
             self._facts_stale -= self._list_dirty.pop(partition, set())
             self._list_unknown.discard(partition)
@@ -97,6 +108,7 @@ class WindowOwner:
             del self._positions[key]
         if partition in self.owned:  # someone else may have stored windows list-dirty
             self._list_unknown.add(partition)
+            self._unsure.add(partition)  # and other wake-ups
 
     def fence(self, stored: Mapping[tuple[str, int], int]) -> None:
         """Compare locked offsets with ours: a partition advanced by another owner is stale."""
@@ -137,15 +149,25 @@ class WindowOwner:
     def rows(self, dirty: Mapping[int, Collection[str]], *, now_ms: int) -> list[tuple[Any, ...]]:
         """The rows to save for the dirty windows; their next wake-ups join the timer."""
         rows = []
+        rules = self.rules
         for partition, uids in dirty.items():
+            windows = self._cache[partition]
             for uid in uids:
-                window = self._cache[partition][uid]
-                instant = next_wake_ms(window, self.rules, after_ms=now_ms)
-                if instant is not None:
-                    heapq.heappush(self._drains, (instant, uid, partition))
+                window = windows[uid]
+                instant = next_wake_ms(window, rules, after_ms=now_ms)
+                self._schedule(partition, uid, instant)
                 rows.append(to_row(window, partition=partition, drain_at_ms=instant))
         self._compact_drains()
         return rows
+
+    def _schedule(self, partition: int, uid: str, instant: int | None) -> None:
+        """Make `instant` the stream's next wake-up (None: none)."""
+        wakes = self._wake.setdefault(partition, {})
+        if instant is None:
+            wakes.pop(uid, None)
+        elif wakes.get(uid) != instant:
+            wakes[uid] = instant
+            heapq.heappush(self._drains, (instant, uid, partition))
 
     def stored(
         self, dirty: Mapping[int, Collection[str]], *, refreshed: Collection[str] = ()
@@ -226,25 +248,28 @@ class WindowOwner:
         """The owned streams to look at by `now_ms` (a drain or a shown count), by partition."""
         due: dict[int, set[str]] = {}
         while self._drains and self._drains[0][0] <= now_ms:
-            _, uid, partition = heapq.heappop(self._drains)
-            if partition in self.owned:
+            instant, uid, partition = heapq.heappop(self._drains)
+            if partition not in self.owned:
+                continue
+            wakes = self._wake.setdefault(partition, {})
+            current = wakes.get(uid) == instant
+            if current:
+                del wakes[uid]
+            if current or partition in self._unsure:
                 due.setdefault(partition, set()).add(uid)
         return due
 
     def _compact_drains(self) -> None:
-        # Entries are never updated in place; rebuild when stale ones dominate the heap.
-        if len(self._drains) <= 4 * (self.held + 4096):
+        # Entries are never updated in place: rebuild from the current wake-ups once stale
+        # entries dominate the heap.
+        current = sum(len(wakes) for wakes in self._wake.values())
+        if len(self._drains) <= 2 * current + 4096:
             return
-        latest: dict[str, tuple[int, str, int]] = {}
-        for entry in self._drains:
-            instant, uid, partition = entry
-            window = self._cache.get(partition, {}).get(uid)
-            # A current entry is the window's next wake-up after the instant before it.
-            if (
-                window is not None
-                and next_wake_ms(window, self.rules, after_ms=instant - 1) != instant
-            ):
-                continue
-            latest[uid] = min(entry, latest.get(uid, entry))
-        self._drains = list(latest.values())
+        unsure = [entry for entry in self._drains if entry[2] in self._unsure]
+        self._drains = unsure + [
+            (instant, uid, partition)
+            for partition, wakes in self._wake.items()
+            if partition not in self._unsure
+            for uid, instant in wakes.items()
+        ]
         heapq.heapify(self._drains)

@@ -1,52 +1,51 @@
 """Which conditions a stream is in at an instant, and when its window next drains.
 
 These run for every event, so they read the packed window directly (see window.py for
-the layout) rather than through helpers: the arithmetic is the same.
+the layout) and the thresholds `Rules` precomputed for the stream's kind of camera
+(`rules.effective[increased]`) rather than going through helpers: the arithmetic is the same.
 """
 
 from __future__ import annotations
 
+import struct
+
 from stream_health.domain import window
-from stream_health.domain.conditions import StateCondition, Threshold
 from stream_health.domain.stream import Rules, StreamWindow
 
 _ENTRY = window.ENTRY_BYTES
-
-
-def _threshold(normal: Threshold, increased: Threshold | None, stream: StreamWindow) -> Threshold:
-    return increased if increased is not None and stream.facts.increased else normal
+_STAMP = struct.Struct(">Q")  # an entry's timestamp, read in place
 
 
 def _nth_ms(stamps: bytes, index: int) -> int:
-    start = index * _ENTRY
-    return int.from_bytes(stamps[start : start + 8], "big")
+    return int(_STAMP.unpack_from(stamps, index * _ENTRY)[0])
 
 
 def reconnect_counts(stream: StreamWindow, rules: Rules, *, at_ms: int) -> dict[str, int]:
     """The reconnections in each reconnect condition's window at `at_ms`."""
+    times = window.times(stream.stamps)
     return {
-        name: window.count_after(stream.stamps, at_ms - _threshold(n, i, stream).period_ms)
-        for name, n, i in rules.reconnect_thresholds
+        name: _count_after(times, at_ms - threshold.period_ms)
+        for name, threshold in rules.effective[stream.facts.increased]
     }
 
 
 def classify(stream: StreamWindow, rules: Rules, *, at_ms: int) -> frozenset[str]:
     """The conditions held at `at_ms`, given those held before (for `clear_below`)."""
-    if not (stream.present and stream.facts.enabled and stream.facts.managed):
+    facts = stream.facts
+    if not (stream.present and facts.enabled and facts.managed):
         return frozenset()
     held: list[str] = []
     stamps, before = stream.stamps, stream.conditions
     size = len(stamps) // _ENTRY
-    for condition in rules.conditions.conditions:
-        if isinstance(condition, StateCondition):
-            if stream.server_state == condition.stream_state:
-                held.append(condition.name)
+    for name, state, threshold in rules.judges[facts.increased]:
+        if threshold is None:
+            if stream.server_state == state:
+                held.append(name)
             continue
-        threshold = _threshold(condition.normal, condition.increased, stream)
-        needed = threshold.clear_below if condition.name in before else threshold.reconnects
+        needed = threshold.clear_below if name in before else threshold.reconnects
         # At least `needed` entries after at_ms - period <=> the needed-th newest is after it.
         if size >= needed and _nth_ms(stamps, needed - 1) > at_ms - threshold.period_ms:
-            held.append(condition.name)
+            held.append(name)
     return rules.interned(held)
 
 
@@ -62,12 +61,10 @@ def next_drain_ms(stream: StreamWindow, rules: Rules) -> int | None:
     stamps = stream.stamps
     size = len(stamps) // _ENTRY
     earliest: int | None = None
-    for name, normal, increased in rules.reconnect_thresholds:
-        if name not in held:
+    for name, threshold in rules.effective[stream.facts.increased]:
+        # Below clear_below it cannot hold now; the next classification removes it.
+        if name not in held or size < threshold.clear_below:
             continue
-        threshold = _threshold(normal, increased, stream)
-        if size < threshold.clear_below:
-            continue  # cannot hold now; the next classification removes it
         leaves = _nth_ms(stamps, threshold.clear_below - 1) + threshold.period_ms
         if earliest is None or leaves < earliest:
             earliest = leaves
@@ -85,14 +82,13 @@ def listed_counts(stream: StreamWindow, rules: Rules, *, at_ms: int) -> dict[str
     """
     if not stream.conditions:
         return {}
-    counts: dict[str, int] = {}
-    longest_ms, longest = -1, 0
-    for name, normal, increased in rules.reconnect_thresholds:
-        period_ms = _threshold(normal, increased, stream).period_ms
-        count = window.count_after(stream.stamps, at_ms - period_ms)
-        counts[name] = count
-        if period_ms > longest_ms:
-            longest_ms, longest = period_ms, count
+    times = window.times(stream.stamps)
+    increased = stream.facts.increased
+    counts = {
+        name: _count_after(times, at_ms - threshold.period_ms)
+        for name, threshold in rules.effective[increased]
+    }
+    longest = _count_after(times, at_ms - rules.longest_ms[increased]) if counts else 0
     shown = {name: counts.get(name, longest) for name in stream.conditions}
     shown[ANY_CONDITION] = longest
     return shown
@@ -102,27 +98,58 @@ def next_count_change_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -
     """The first instant after `after_ms` at which a count of `listed_counts` falls."""
     if not stream.conditions or not rules.reconnect_thresholds:
         return None
-    periods: set[int] = set()
-    longest_ms = 0  # the longest window: shown under ANY_CONDITION and by state conditions
-    for name, normal, increased in rules.reconnect_thresholds:
-        period_ms = _threshold(normal, increased, stream).period_ms
-        longest_ms = max(longest_ms, period_ms)
-        if name in stream.conditions:
-            periods.add(period_ms)
-    periods.add(longest_ms)
-    earliest: int | None = None
-    for period_ms in periods:
-        counted = window.count_after(stream.stamps, after_ms - period_ms)
-        if counted:  # the oldest counted reconnection leaves the window first
-            leaves = _nth_ms(stream.stamps, counted - 1) + period_ms
-            earliest = leaves if earliest is None else min(earliest, leaves)
-    return earliest
+    return _first_leave(window.times(stream.stamps), _shown_periods(stream, rules), after_ms)
 
 
 def next_wake_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -> int | None:
-    """When the owner must next look at the stream: a condition drains or a shown count falls."""
-    drain = next_drain_ms(stream, rules)
-    count = next_count_change_ms(stream, rules, after_ms=after_ms)
-    if drain is None or count is None:
-        return count if drain is None else drain
-    return min(drain, count)
+    """When the owner must next look at the stream: a condition drains or a shown count falls.
+
+    One pass over the timestamps for both (this runs for every window a batch stores).
+    """
+    held = stream.conditions
+    if not held or not rules.reconnect_thresholds:
+        return None
+    times = window.times(stream.stamps)
+    earliest = _first_leave(times, _shown_periods(stream, rules), after_ms)
+    for name, threshold in rules.effective[stream.facts.increased]:
+        if name in held and len(times) >= threshold.clear_below:
+            leaves = times[threshold.clear_below - 1] + threshold.period_ms
+            if earliest is None or leaves < earliest:
+                earliest = leaves
+    return earliest
+
+
+def _count_after(times: tuple[int, ...], since_ms: int) -> int:
+    """How many of `times` (newest first) are after `since_ms`."""
+    count = 0
+    for stamp in times:
+        if stamp <= since_ms:
+            break
+        count += 1
+    return count
+
+
+def _shown_periods(stream: StreamWindow, rules: Rules) -> list[int]:
+    """The periods of the counts the list shows: each held reconnect condition's, and the
+    longest (shown under ANY_CONDITION and by state conditions)."""
+    increased = stream.facts.increased
+    held = stream.conditions
+    periods = [t.period_ms for name, t in rules.effective[increased] if name in held]
+    periods.append(rules.longest_ms[increased])
+    return periods
+
+
+def _first_leave(times: tuple[int, ...], periods: list[int], after_ms: int) -> int | None:
+    """The first instant after `after_ms` at which a reconnection leaves one of `periods`:
+    per period, the oldest one counted (stamped after `after_ms - period`) leaves first."""
+    earliest: int | None = None
+    for period_ms in periods:
+        since_ms = after_ms - period_ms
+        oldest: int | None = None
+        for stamp in times:  # newest first
+            if stamp <= since_ms:
+                break
+            oldest = stamp
+        if oldest is not None and (earliest is None or oldest + period_ms < earliest):
+            earliest = oldest + period_ms
+    return earliest

@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from stream_health.domain import window
-from stream_health.domain.conditions import ConditionSet, ReconnectCondition, Threshold
+from stream_health.domain.conditions import (
+    ConditionSet,
+    ReconnectCondition,
+    StateCondition,
+    Threshold,
+)
+
+# What a stream is judged by, per condition in configuration order: (name, the stream state
+# it matches, None) for a state condition, (name, None, thresholds) for a reconnect condition.
+Judge = tuple[str, str | None, Threshold | None]
 
 
 class Cause(StrEnum):
@@ -47,6 +56,12 @@ class Rules:
     reconnect_thresholds: tuple[tuple[str, Threshold, Threshold | None], ...] = field(init=False)
     names: tuple[str, ...] = field(init=False)
     reconnect_names: frozenset[str] = field(init=False)
+    # Indexed by the camera's is_increased_reconnect (False: 0, True: 1): the thresholds in
+    # force, per reconnect condition (name, thresholds) and per condition (Judge); and the
+    # longest period among them (0 when no condition counts reconnections).
+    effective: tuple[tuple[tuple[str, Threshold], ...], ...] = field(init=False)
+    judges: tuple[tuple[Judge, ...], ...] = field(init=False)
+    longest_ms: tuple[int, int] = field(init=False)
     _sets: dict[tuple[str, ...], frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +73,23 @@ class Rules:
         object.__setattr__(self, "_sets", {})
         object.__setattr__(self, "names", self.conditions.names)
         object.__setattr__(self, "reconnect_names", frozenset(c.name for c in reconnect))
+        effective = tuple(
+            tuple((c.name, c.threshold(increased_reconnect=kind)) for c in reconnect)
+            for kind in (False, True)
+        )
+        object.__setattr__(self, "effective", effective)
+        judges = tuple(
+            tuple(
+                (c.name, c.stream_state, None)
+                if isinstance(c, StateCondition)
+                else (c.name, None, c.threshold(increased_reconnect=kind))
+                for c in self.conditions.conditions
+            )
+            for kind in (False, True)
+        )
+        object.__setattr__(self, "judges", judges)
+        longest = tuple(max((t.period_ms for _, t in e), default=0) for e in effective)
+        object.__setattr__(self, "longest_ms", longest)
 
     def interned(self, names: list[str]) -> frozenset[str]:
         """One shared frozenset per distinct set of names (streams hold few distinct sets)."""

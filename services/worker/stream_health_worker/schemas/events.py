@@ -129,13 +129,40 @@ def _ms(timestamp: datetime | float) -> int:
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 
 
+# Epoch seconds of the 'YYYY-MM-DDTHH:MM:SS' prefixes of recent timestamps: events of one
+# second share it, so the common form ('.mmmZ') is parsed with a lookup and three digits.
+_SECONDS: dict[str, int | None] = {}
+_DIGITS = frozenset("0123456789")
+
+
+def _utc_seconds(prefix: str) -> int | None:
+    """Epoch seconds of `prefix` read as UTC; None when it is not a plain date and time."""
+    found = _SECONDS.get(prefix, -1)
+    if found != -1:
+        return found
+    if len(_SECONDS) >= 4096:
+        _SECONDS.clear()
+    moment = prefix + "Z"
+    seconds = _plain_ms(moment) if _ISO.fullmatch(moment) else None
+    found = _SECONDS[prefix] = None if seconds is None else seconds // 1000
+    return found
+
+
 def _plain_ms(timestamp: Any) -> int | None:
     kind = type(timestamp)
     if kind is float or kind is int:
         return (
             int(timestamp * 1000) if EARLIEST_MS // 1000 <= timestamp < LATEST_MS // 1000 else None
         )
-    if kind is str and _ISO.fullmatch(timestamp):
+    if kind is not str:
+        return None
+    if len(timestamp) == 24 and timestamp[19] == "." and timestamp[23] == "Z":
+        millis = timestamp[20:23]
+        seconds = _utc_seconds(timestamp[:19])
+        if seconds is not None and _DIGITS.issuperset(millis):
+            # As fromisoformat(...).timestamp() * 1000 computes it, float steps included.
+            return int((seconds * 1_000_000 + int(millis) * 1000) / 1_000_000 * 1000)
+    if _ISO.fullmatch(timestamp):
         return int(datetime.fromisoformat(timestamp).timestamp() * 1000)
     return None
 
@@ -144,66 +171,75 @@ class _Defer(Exception):  # noqa: N818 - control flow: leave this record to the 
     """Not plainly valid: the validator decides (and says why)."""
 
 
-def _text(value: Any, limit: int) -> str:
-    if type(value) is not str or not 0 < len(value) <= limit:
-        raise _Defer
-    return value
-
-
-def _integer(value: Any, *, optional: bool = False) -> Any:
-    if value is None and optional:
-        return None
-    if type(value) is not int or not 0 <= value <= MAX_INT:
-        raise _Defer
-    return value
-
-
 def _plain_stream(kind: EventKind, data: Any) -> tuple[str, str | None, Any, Any]:
     if type(data) is not dict:
         raise _Defer
-    uid, state, counters = _text(data.get("uid"), 64), data.get("state"), data.get("reconnects")
-    if uid != uid.strip() or (state is None and kind is EventKind.STATE):
+    uid, state, counters = data.get("uid"), data.get("state"), data.get("reconnects")
+    if type(uid) is not str or not 0 < len(uid) <= 64 or uid != uid.strip():
         raise _Defer
-    if state is not None:
-        _text(state, 64)
+    if state is None:
+        if kind is _STATE:
+            raise _Defer
+    elif type(state) is not str or not 0 < len(state) <= 64:
+        raise _Defer
     if counters is None:
         return uid, state, None, None
     if type(counters) is not dict:
         raise _Defer
-    attempt = _integer(counters.get("attempt"), optional=True)
-    return uid, state, attempt, _integer(counters.get("total"), optional=True)
+    attempt, total = counters.get("attempt"), counters.get("total")
+    if (attempt is not None and (type(attempt) is not int or not 0 <= attempt <= MAX_INT)) or (
+        total is not None and (type(total) is not int or not 0 <= total <= MAX_INT)
+    ):
+        raise _Defer
+    return uid, state, attempt, total
+
+
+_STATE = EventKind.STATE  # enum members read through the class cost a descriptor call
 
 
 def _plain(value: bytes) -> MediaEvent | str | None:
     """The common, plainly valid event, without the validator; None defers to it.
 
     Accepts a subset of what the validator accepts and returns the same result, so
-    anything unusual (and every error message) goes through the validator.
+    anything unusual (and every error message) goes through the validator. Inline checks:
+    this runs for every event.
     """
     try:
-        if b"\\u0000" in value:  # a NUL somewhere: the validator names the field
-            raise _Defer
-        doc = orjson.loads(value)
-        if type(doc) is not dict:
-            raise _Defer
-        event, server = _text(doc.get("event"), 64), _text(doc.get("server"), 253)
-        pid, seq = _integer(doc.get("pid")), _integer(doc.get("seq"))
-        at_ms = _plain_ms(doc.get("timestamp"))
-        if at_ms is None or not EARLIEST_MS <= at_ms < LATEST_MS:
-            raise _Defer
-        data = doc.get("data")
-        if data is not None and type(data) is not dict:
-            raise _Defer
-        kind = _KINDS.get(event)
-        if kind is None:
-            return event
-        identity = event_id(server, pid, seq)
-        if kind not in STREAM_KINDS:
-            extra = data if data is not None and "uid" not in data else None
-            return MediaEvent(kind, server.lower(), at_ms, identity, extra=extra)
-        uid, state, attempt, total = _plain_stream(kind, data)
+        return _plain_event(value)
     except (orjson.JSONDecodeError, _Defer, ValueError, OverflowError):  # the validator says why
         return None
+
+
+def _plain_event(value: bytes) -> MediaEvent | str:
+    if b"\\u0000" in value:  # a NUL somewhere: the validator names the field
+        raise _Defer
+    doc = orjson.loads(value)
+    if type(doc) is not dict:
+        raise _Defer
+    event, server, pid, seq = doc.get("event"), doc.get("server"), doc.get("pid"), doc.get("seq")
+    if (
+        type(event) is not str
+        or type(server) is not str
+        or type(pid) is not int
+        or type(seq) is not int
+        or not 0 < len(event) <= 64
+        or not 0 < len(server) <= 253
+        or not 0 <= pid <= MAX_INT
+        or not 0 <= seq <= MAX_INT
+    ):
+        raise _Defer
+    at_ms = _plain_ms(doc.get("timestamp"))
+    data = doc.get("data")
+    if at_ms is None or not EARLIEST_MS <= at_ms < LATEST_MS or type(data) not in _DATA:
+        raise _Defer
+    kind = _KINDS.get(event)
+    if kind is None:
+        return event
+    identity = event_id(server, pid, seq)
+    if kind not in STREAM_KINDS:
+        extra = data if data is not None and "uid" not in data else None
+        return MediaEvent(kind, server.lower(), at_ms, identity, extra=extra)
+    uid, state, attempt, total = _plain_stream(kind, data)
     return MediaEvent(
         kind,
         server.lower(),
@@ -214,6 +250,9 @@ def _plain(value: bytes) -> MediaEvent | str | None:
         attempt=attempt,
         total=total,
     )
+
+
+_DATA = frozenset({dict, type(None)})
 
 
 def parse_event(value: bytes | None) -> MediaEvent | str:

@@ -1,5 +1,6 @@
 """Media-server events: the fast path agrees with the validator, and errors name the field."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_health_worker.schemas.errors import Rejected
+from stream_health_worker.schemas.errors import EARLIEST_MS, LATEST_MS, Rejected
 from stream_health_worker.schemas.events import (
     EventKind,
     MediaEvent,
@@ -118,7 +119,9 @@ _values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e3, max_value=2e9),
     st.sampled_from(
         ["", " u ", "u", "stream:reconnect", "stream:state", "service:pulse", "2026-11-20T10:15:02Z",
-         "2026-11-20T10:15:02.5+01:00", "2026-11-20 10:15:02Z", "disabled", "x" * 70]
+         "2026-11-20T10:15:02.5+01:00", "2026-11-20 10:15:02Z", "disabled", "x" * 70,
+         "2026-11-20T10:15:02.513Z", "2026-11-20T10:15:02.5a3Z", "2026-02-30T10:15:02.513Z",
+         "2026-11-20T10:15:02.513+", "2026-11-20T10:15:02.\u0661\u0662\u0663Z"]
     ),
     st.dictionaries(st.sampled_from(["uid", "state", "reconnects", "attempt", "total"]),
                     st.one_of(st.none(), st.integers(-1, 3), st.sampled_from(["u", "", "active"])),
@@ -141,3 +144,16 @@ def test_the_fast_path_accepts_only_what_the_validator_accepts_and_agrees(
 
     if plain is not None:
         assert plain == validated
+
+
+@settings(max_examples=500)
+@given(at_ms=st.integers(EARLIEST_MS, LATEST_MS - 1))
+def test_a_millisecond_utc_timestamp_reads_as_the_iso_parser_reads_it(at_ms: int) -> None:
+    stamp = datetime.fromtimestamp(at_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    stamp = stamp.replace("+00:00", "Z")
+    expected = int(datetime.fromisoformat(stamp).timestamp() * 1000)
+
+    event = parse_event(orjson.dumps(VALID | {"timestamp": stamp}))
+
+    assert isinstance(event, MediaEvent)
+    assert event.at_ms == expected
