@@ -130,6 +130,8 @@ def build_app(
         subscriber=subscriber,
         tracer=worker_tracer(tracing),
         list_interval_s=settings.list_flush_interval.total_seconds(),
+        backlog_interval_s=settings.list_backlog_interval.total_seconds(),
+        full_batch=MAX_RECORDS,
     )
     subscriber(runtime.consume)
 

@@ -233,9 +233,12 @@ async def flush_listing(
     ctx: WorkerContext,
     now_ms: int,
     lock: asyncio.Lock | None = None,
+    partitions: Collection[int] | None = None,
 ) -> int:
     """Rewrite the admin-list rows of the owned list-dirty windows, in one transaction.
 
+    `partitions`: only those of these partitions (default: every owned one). Flushes of
+    disjoint partitions write disjoint rows, so they may run at once on two connections.
     Returns how many streams' rows were written. `lock` is the one batches hold: it is held
     only to take the windows (as committed, after a fence like a batch's: a partition another
     owner advanced is reloaded from PostgreSQL first) and to commit (after checking that
@@ -244,7 +247,7 @@ async def flush_listing(
     owner = ctx.owner
     lock = lock or asyncio.Lock()
     async with lock:
-        snapshot = await _take_listing(sessions, ctx, now_ms)
+        snapshot = await _take_listing(sessions, ctx, now_ms, partitions)
     if snapshot is None:
         return 0
     taken, streams = snapshot
@@ -276,12 +279,17 @@ def _fence(ctx: WorkerContext, partitions: Collection[int]) -> set[tuple[str, in
 
 
 async def _take_listing(
-    sessions: async_sessionmaker[AsyncSession], ctx: WorkerContext, now_ms: int
+    sessions: async_sessionmaker[AsyncSession],
+    ctx: WorkerContext,
+    now_ms: int,
+    among: Collection[int] | None,
 ) -> tuple[ListDirty, list[ListedStream]] | None:
-    """Fence the partitions with list-dirty windows, take those windows, and what their
-    rows show at `now_ms` (under the owner lock: the windows as committed)."""
+    """Fence the partitions (of `among`) with list-dirty windows, take those windows, and what
+    their rows show at `now_ms` (under the owner lock: the windows as committed)."""
     owner = ctx.owner
     partitions = owner.list_partitions
+    if among is not None:
+        partitions &= set(among)
     if not partitions:
         return None
     taken: ListDirty | None = None

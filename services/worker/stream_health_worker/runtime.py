@@ -55,13 +55,19 @@ class Runtime:
     subscriber: Any
     tracer: Tracer | None = None  # None: tracing is off
     list_interval_s: float = 1.0  # the admin list trails the windows by about this much
+    backlog_interval_s: float = 30.0  # ... and by up to this much while consumption is behind
+    full_batch: int = 10_000  # a batch this large means more records were waiting
     clock: Callable[[], float] = time.monotonic  # seconds, for the flush timer
     _list_due: float = field(default=0.0, init=False)  # the next flush, under load
     _list_floor: float = field(default=0.0, init=False)  # the next flush, caught up
+    _list_backlog: float = field(default=0.0, init=False)  # the next flush, behind
     _last_batch: float = field(default=0.0, init=False)
+    _behind: bool = field(default=False, init=False)  # the last batch was full
 
     def __post_init__(self) -> None:
-        self._list_due = self._list_floor = self.clock() + self.list_interval_s
+        started = self.clock()
+        self._list_due = self._list_floor = started + self.list_interval_s
+        self._list_backlog = started + self.backlog_interval_s
 
     async def consume(self, message: KafkaMessage) -> None:
         """Apply one batch; on failure roll back, forget cached windows, re-read it."""
@@ -97,6 +103,7 @@ class Runtime:
         )
         self.relay.wake.set()
         self._last_batch = self.clock()
+        self._behind = len(batch) >= self.full_batch
         _observe_lag(self.metrics, consumer, result.next_offsets)
         await _commit_to_kafka(consumer, result.next_offsets)
 
@@ -118,18 +125,40 @@ class Runtime:
 
     async def list_tick(self) -> None:
         """Flush the admin-list rows when some are behind: an interval after the last flush
-        once consumption has caught up, else when the backed-off due time comes."""
+        once consumption has caught up; while it works through a backlog, the backlog
+        interval after it; else when the backed-off due time comes."""
         if not self.ctx.owner.list_pending:
             return
         now = self.clock()
-        caught_up = now - self._last_batch >= self.list_interval_s  # no batch for a while
-        if now >= self._list_due or (caught_up and now >= self._list_floor):
+        if now - self._last_batch >= self.list_interval_s:  # caught up: no batch for a while
+            due = self._list_floor
+        elif self._behind:  # every flush slows the catch-up, and the list cannot be current
+            due = max(self._list_due, self._list_backlog)
+        else:
+            due = self._list_due
+        if now >= due:
             await self.flush_list()
 
     async def flush_list(self) -> None:
         """Rewrite the list rows of every list-dirty window this worker owns."""
         started = self.clock()
-        streams = await flush_listing(self.sessions, ctx=self.ctx, now_ms=now_ms(), lock=self.lock)
+        # Two flushes of disjoint partitions at once, on two connections: the list's index
+        # writes are most of a flush and PostgreSQL then spreads them over both cores.
+        partitions = sorted(self.ctx.owner.list_partitions)
+        halves = [partitions[0::2], partitions[1::2]] if len(partitions) > 1 else [partitions]
+        outcomes = await asyncio.gather(
+            *(
+                flush_listing(
+                    self.sessions, ctx=self.ctx, now_ms=now_ms(), lock=self.lock, partitions=half
+                )
+                for half in halves
+            ),
+            return_exceptions=True,  # both end before either failure is raised
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        streams = sum(n for n in outcomes if isinstance(n, int))
         ended = self.clock()
         took = ended - started
         self.metrics.list_flush_seconds.observe(took)
@@ -139,6 +168,7 @@ class Runtime:
         # Once batches stop coming, the list trails the windows by about the interval.
         self._list_floor = ended + self.list_interval_s
         self._list_due = ended + max(self.list_interval_s, 2 * took)
+        self._list_backlog = ended + self.backlog_interval_s
         log.debug("worker.list_flushed", extra={"streams": streams, "seconds": round(took, 3)})
 
     async def gauge_tick(self) -> None:

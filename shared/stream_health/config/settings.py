@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     max_future_skew: timedelta = timedelta(minutes=5)
     # How often the worker rewrites the admin-list rows of the windows it stored since.
     list_flush_interval: timedelta = timedelta(seconds=1)
+    # While the worker works through a backlog (its batches come back full), the list waits
+    # this long between flushes: it cannot be current then, and each flush slows the catch-up.
+    list_backlog_interval: timedelta = timedelta(seconds=30)
     # How long the api keeps a rendered list page for identical requests (0: not at all).
     list_cache_ttl: timedelta = timedelta(seconds=1)
     expose_stream_credentials: bool = False
@@ -157,6 +160,7 @@ class Settings(BaseSettings):
         "server_stale_after",
         "max_future_skew",
         "list_flush_interval",
+        "list_backlog_interval",
         "list_cache_ttl",
         mode="before",
     )
@@ -177,7 +181,9 @@ class Settings(BaseSettings):
                 "must be a duration: seconds (300), 40s, 10m, 1h, 7d or ISO 8601 (PT5M)"
             ) from None
 
-    @field_validator("server_stale_after", "max_future_skew", "list_flush_interval")
+    @field_validator(
+        "server_stale_after", "max_future_skew", "list_flush_interval", "list_backlog_interval"
+    )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -49,7 +49,7 @@ async def test_list_flushes_wait_the_interval_or_twice_the_last_flush(
     took = {"s": 0.2}
 
     async def flush_listing(
-        sessions: Any, *, ctx: WorkerContext, now_ms: int, lock: asyncio.Lock
+        sessions: Any, *, ctx: WorkerContext, now_ms: int, lock: asyncio.Lock, partitions: Any
     ) -> int:
         flushes.append(clock.now)
         clock.now += took["s"]
@@ -82,3 +82,68 @@ async def test_list_flushes_wait_the_interval_or_twice_the_last_flush(
     await tick_at(118.1, batch=False)  # no batch for 1.1 s: caught up, flushes at the interval
 
     assert flushes == [101.0, 102.2, 111.2, 118.1]
+
+
+async def test_a_list_flush_writes_disjoint_halves_of_the_partitions_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topics = TopicNames()
+    owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=topics.owned_by_stream)
+    owner.owned = {0, 1, 2, 3, 4}
+    owner.stored({p: {f"s{p}"} for p in owner.owned})
+    running: list[list[int]] = []
+    overlapped = asyncio.Event()
+
+    async def flush_listing(
+        sessions: Any, *, ctx: WorkerContext, now_ms: int, lock: asyncio.Lock, partitions: Any
+    ) -> int:
+        running.append(sorted(partitions))
+        if len(running) == 2:
+            overlapped.set()
+        await asyncio.wait_for(overlapped.wait(), timeout=1)  # the other half runs meanwhile
+        return len(ctx.owner.take(partitions, found={}).uids)
+
+    monkeypatch.setattr(runtime_module, "flush_listing", flush_listing)
+    runtime = _runtime(_Clock(100.0), owner, topics)
+
+    await runtime.flush_list()
+
+    assert running == [[0, 2, 4], [1, 3]]
+    assert not owner.list_pending
+
+
+async def test_while_batches_come_back_full_the_list_waits_the_backlog_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topics = TopicNames()
+    owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=topics.owned_by_stream)
+    owner.owned = {0}
+    clock = _Clock(100.0)
+    flushes: list[float] = []
+
+    async def flush_listing(
+        sessions: Any, *, ctx: WorkerContext, now_ms: int, lock: asyncio.Lock, partitions: Any
+    ) -> int:
+        flushes.append(clock.now)
+        return len(ctx.owner.take({0}, found={}).uids)
+
+    monkeypatch.setattr(runtime_module, "flush_listing", flush_listing)
+    runtime = _runtime(clock, owner, topics)  # backlog interval: the default 30 s
+
+    async def tick_at(now: float, *, full: bool) -> None:
+        clock.now = now
+        owner.stored({0: {"a"}})
+        runtime._last_batch = now  # a batch committed just before this tick
+        runtime._behind = full
+        await runtime.list_tick()
+
+    await tick_at(101.0, full=True)  # behind: not an interval after start, but 30 s
+    await tick_at(129.9, full=True)
+    await tick_at(130.0, full=True)  # 30 s after start: flushes
+    await tick_at(131.5, full=True)  # the load rule alone would flush now
+    await tick_at(159.9, full=True)
+    await tick_at(160.0, full=False)  # a batch that was not full: the load rule again
+    await tick_at(160.5, full=False)  # (an interval after the last flush)
+    await tick_at(161.0, full=False)
+
+    assert flushes == [130.0, 160.0, 161.0]
