@@ -10,7 +10,6 @@ from stream_health.config.settings import load_settings
 from stream_health.logs import configure_logging
 from stream_health_worker.app import build_app
 
-
 # The worker allocates a few dozen objects per record and frees nearly all of them by
 # reference counting, while it holds a window object per stream for good: the collector's
 # default (a young collection every 700 allocations, walking ever more survivors) cost a
