@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Collection
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db.engine import driver_connection
-from stream_health.db.outbox import remove, take
+from stream_health.db.outbox import Pending, remove, take
+from stream_health.kafka.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,7 @@ class Relay:
             if producer is None:
                 raise RuntimeError("relay not started")
             kept = [r for r in rows if r.topic not in self._discard]
-            sent = [await producer.send(r.topic, r.value, key=r.key) for r in kept]
-            await asyncio.gather(*sent)
+            await asyncio.gather(*await _send(producer, kept))
             await remove(conn, ids=[r.id for r in rows])
         self._published += len(kept)
         self.discarded += len(rows) - len(kept)
@@ -122,3 +123,19 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=IDLE_S)
                 self.wake.clear()
+
+
+async def _send(producer: AIOKafkaProducer, rows: list[Pending]) -> list[asyncio.Future[Any]]:
+    """Queue `rows` in order; keyed ones go to the partition the default partitioner picks,
+    computed here (aiokafka's own murmur2 is pure Python and runs per record)."""
+    listed: dict[str, list[int]] = {}
+    sent = []
+    for row in rows:
+        partition = None
+        if row.key is not None:
+            partitions = listed.get(row.topic)
+            if partitions is None:
+                partitions = listed[row.topic] = list(await producer.partitions_for(row.topic))
+            partition = partition_for(row.key, partitions)
+        sent.append(await producer.send(row.topic, row.value, key=row.key, partition=partition))
+    return sent

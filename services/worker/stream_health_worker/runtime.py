@@ -63,6 +63,7 @@ class Runtime:
     _list_backlog: float = field(default=0.0, init=False)  # the next flush, behind
     _last_batch: float = field(default=0.0, init=False)
     _behind: bool = field(default=False, init=False)  # the last batch was full
+    _applying: bool = field(default=False, init=False)  # a batch is being applied
 
     def __post_init__(self) -> None:
         started = self.clock()
@@ -74,6 +75,7 @@ class Runtime:
         records = message.raw_message
         batch = tuple(records) if isinstance(records, tuple | list) else (records,)
         consumer = self.subscriber.consumer
+        self._applying = True
         try:
             async with self.lock:
                 while self.ctx.owner.reconfigure:  # judge by the current conditions first
@@ -90,6 +92,8 @@ class Runtime:
             _rewind(consumer, batch)
             await asyncio.sleep(RETRY_BACKOFF_S)
             return
+        finally:
+            self._applying = False
         _observe_batch(self.metrics, result)
         self.metrics.batch_records.observe(len(batch))
         work = result.work
@@ -130,7 +134,8 @@ class Runtime:
         if not self.ctx.owner.list_pending:
             return
         now = self.clock()
-        if now - self._last_batch >= self.list_interval_s:  # caught up: no batch for a while
+        # Caught up: no batch for a while (one being applied, however long, is not that).
+        if not self._applying and now - self._last_batch >= self.list_interval_s:
             due = self._list_floor
         elif self._behind:  # every flush slows the catch-up, and the list cannot be current
             due = max(self._list_due, self._list_backlog)

@@ -147,3 +147,34 @@ async def test_while_batches_come_back_full_the_list_waits_the_backlog_interval(
     await tick_at(161.0, full=False)
 
     assert flushes == [130.0, 160.0, 161.0]
+
+
+async def test_a_long_batch_in_flight_is_not_taken_for_caught_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topics = TopicNames()
+    owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=topics.owned_by_stream)
+    owner.owned = {0}
+    clock = _Clock(100.0)
+    flushes: list[float] = []
+
+    async def flush_listing(
+        sessions: Any, *, ctx: WorkerContext, now_ms: int, lock: asyncio.Lock, partitions: Any
+    ) -> int:
+        flushes.append(clock.now)
+        return len(ctx.owner.take({0}, found={}).uids)
+
+    monkeypatch.setattr(runtime_module, "flush_listing", flush_listing)
+    runtime = _runtime(clock, owner, topics)
+    owner.stored({0: {"a"}})
+    runtime._last_batch, runtime._behind = 100.0, True  # a full batch ended at 100 s
+
+    runtime._applying = True  # the next one has been applied for 5 s
+    clock.now = 105.0
+    await runtime.list_tick()
+    runtime._applying = False  # it ended, and no batch came for an interval
+    clock.now = 106.5
+    runtime._last_batch = 105.4
+    await runtime.list_tick()
+
+    assert flushes == [106.5]
