@@ -200,15 +200,17 @@ async def apply_batch(
         await _apply_inventory(conn, ctx, [r for r in fresh if r.topic in inventory], work)
         analytics = {ctx.topics.orchestrator_jobs, ctx.topics.orchestrator_callbacks}
         await _apply_analytics(conn, ctx, [r for r in fresh if r.topic in analytics], work)
+        roles, applied = ctx.roles, result.applied
+        media, signals = TopicRole.MEDIA_EVENTS, TopicRole.SIGNALS  # not per record: descriptors
         for record in fresh:
-            role = ctx.roles[record.topic]
-            if role is TopicRole.MEDIA_EVENTS:
+            role = roles[record.topic]
+            if role is media:
                 kind = work.media_event(record)
-            elif role is TopicRole.SIGNALS:
+            elif role is signals:
                 kind = work.signal(record)
             else:
                 kind = record_type(role, record.value)
-            result.applied[(record.topic, kind)] += 1
+            applied[(record.topic, kind)] += 1
         await work.apply(conn)
         await store(conn, work)
         await record_activity(conn, seen=work.servers)

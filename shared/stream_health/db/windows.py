@@ -94,6 +94,19 @@ def _unpack_versions(packed: bytes) -> list[int]:
     ]
 
 
+# The stored (sorted) form of each set of conditions: streams share a few interned sets.
+_SORTED: dict[frozenset[str], list[str]] = {}
+
+
+def _sorted(conditions: frozenset[str]) -> list[str]:
+    found = _SORTED.get(conditions)
+    if found is None:
+        if len(_SORTED) >= 1024:
+            _SORTED.clear()
+        found = _SORTED[conditions] = sorted(conditions)
+    return found
+
+
 def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> tuple[Any, ...]:
     """The row for `stream`, in COLUMNS order."""
     facts = stream.facts
@@ -101,7 +114,7 @@ def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> 
         stream.uid,
         partition,
         stream.stamps,
-        sorted(stream.conditions),
+        _sorted(stream.conditions),
         stream.seq,
         drain_at_ms,
         stream.last_reconnect_ms,

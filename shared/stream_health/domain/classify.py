@@ -98,7 +98,8 @@ def next_count_change_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -
     """The first instant after `after_ms` at which a count of `listed_counts` falls."""
     if not stream.conditions or not rules.reconnect_thresholds:
         return None
-    return _first_leave(window.times(stream.stamps), _shown_periods(stream, rules), after_ms)
+    periods = rules.shown_periods(stream.conditions, stream.facts.increased)
+    return _first_leave(window.times(stream.stamps), periods, after_ms)
 
 
 def next_wake_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -> int | None:
@@ -110,8 +111,9 @@ def next_wake_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -> int | 
     if not held or not rules.reconnect_thresholds:
         return None
     times = window.times(stream.stamps)
-    earliest = _first_leave(times, _shown_periods(stream, rules), after_ms)
-    for name, threshold in rules.effective[stream.facts.increased]:
+    increased = stream.facts.increased
+    earliest = _first_leave(times, rules.shown_periods(held, increased), after_ms)
+    for name, threshold in rules.effective[increased]:
         if name in held and len(times) >= threshold.clear_below:
             leaves = times[threshold.clear_below - 1] + threshold.period_ms
             if earliest is None or leaves < earliest:
@@ -129,17 +131,7 @@ def _count_after(times: tuple[int, ...], since_ms: int) -> int:
     return count
 
 
-def _shown_periods(stream: StreamWindow, rules: Rules) -> list[int]:
-    """The periods of the counts the list shows: each held reconnect condition's, and the
-    longest (shown under ANY_CONDITION and by state conditions)."""
-    increased = stream.facts.increased
-    held = stream.conditions
-    periods = [t.period_ms for name, t in rules.effective[increased] if name in held]
-    periods.append(rules.longest_ms[increased])
-    return periods
-
-
-def _first_leave(times: tuple[int, ...], periods: list[int], after_ms: int) -> int | None:
+def _first_leave(times: tuple[int, ...], periods: tuple[int, ...], after_ms: int) -> int | None:
     """The first instant after `after_ms` at which a reconnection leaves one of `periods`:
     per period, the oldest one counted (stamped after `after_ms - period`) leaves first."""
     earliest: int | None = None

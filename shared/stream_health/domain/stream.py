@@ -63,6 +63,9 @@ class Rules:
     judges: tuple[tuple[Judge, ...], ...] = field(init=False)
     longest_ms: tuple[int, int] = field(init=False)
     _sets: dict[tuple[str, ...], frozenset[str]] = field(init=False, repr=False, compare=False)
+    _periods: dict[tuple[frozenset[str], bool], tuple[int, ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         reconnect = self.conditions.reconnect_conditions
@@ -71,6 +74,7 @@ class Rules:
         thresholds = tuple((c.name, c.normal, c.increased) for c in reconnect)
         object.__setattr__(self, "reconnect_thresholds", thresholds)
         object.__setattr__(self, "_sets", {})
+        object.__setattr__(self, "_periods", {})
         object.__setattr__(self, "names", self.conditions.names)
         object.__setattr__(self, "reconnect_names", frozenset(c.name for c in reconnect))
         effective = tuple(
@@ -97,6 +101,16 @@ class Rules:
         found = self._sets.get(key)
         if found is None:
             found = self._sets[key] = frozenset(names)
+        return found
+
+    def shown_periods(self, held: frozenset[str], increased: bool) -> tuple[int, ...]:
+        """The periods of the counts the admin list shows for a stream in `held`: each held
+        reconnect condition's, then the longest (shown under "any" and by state conditions)."""
+        key = (held, increased)
+        found = self._periods.get(key)
+        if found is None:
+            periods = [t.period_ms for name, t in self.effective[increased] if name in held]
+            found = self._periods[key] = (*periods, self.longest_ms[increased])
         return found
 
     def clamp(self, at_ms: int, *, now_ms: int) -> tuple[int, bool]:
