@@ -166,7 +166,8 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
         return moved
     uids = [stream.uid for stream in streams]
     await conn.execute(_FLUSH_TABLE)
-    records = [
+    # A generator: a flush of every stream would otherwise hold ~2.5 row tuples per stream.
+    records = (
         (
             s.uid,
             condition,
@@ -178,15 +179,16 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
         )
         for s in streams
         for condition, count in s.counts.items()
-    ]
-    if records:
+    )
+    listed = any(s.counts for s in streams)
+    if listed:
         await conn.copy_records_to_table(
             "stream_list_flush", records=records, columns=_FLUSH_COLUMNS
         )
     for row in await conn.fetch(_delete("stream_list", " RETURNING l.condition"), uids):
         moved[row["condition"]] -= 1
     await conn.execute(_delete("stream_list_facts"), uids)
-    if records:
+    if listed:
         for row in await conn.fetch(_HOT_WRITE):
             moved[row["condition"]] += row["n"]
         await conn.execute(_FACTS_WRITE)
