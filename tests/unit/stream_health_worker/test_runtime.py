@@ -1,4 +1,5 @@
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -112,9 +113,17 @@ async def test_a_list_flush_writes_disjoint_halves_of_the_partitions_at_once(
     assert not owner.list_pending
 
 
-async def test_while_batches_come_back_full_the_list_waits_the_backlog_interval(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@dataclass
+class _Recorded:
+    """A runtime over one owned partition whose list flushes only record when they ran."""
+
+    runtime: Runtime
+    owner: WindowOwner
+    clock: _Clock
+    flushes: list[float]
+
+
+def _recording(monkeypatch: pytest.MonkeyPatch) -> _Recorded:
     topics = TopicNames()
     owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=topics.owned_by_stream)
     owner.owned = {0}
@@ -128,11 +137,18 @@ async def test_while_batches_come_back_full_the_list_waits_the_backlog_interval(
         return len(ctx.owner.take({0}, found={}).uids)
 
     monkeypatch.setattr(runtime_module, "flush_listing", flush_listing)
-    runtime = _runtime(clock, owner, topics)  # backlog interval: the default 30 s
+    return _Recorded(_runtime(clock, owner, topics), owner, clock, flushes)
+
+
+async def test_while_batches_come_back_full_the_list_waits_the_backlog_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorded = _recording(monkeypatch)  # backlog interval: the default 30 s
+    runtime = recorded.runtime
 
     async def tick_at(now: float, *, full: bool) -> None:
-        clock.now = now
-        owner.stored({0: {"a"}})
+        recorded.clock.now = now
+        recorded.owner.stored({0: {"a"}})
         runtime._last_batch = now  # a batch committed just before this tick
         runtime._behind = full
         await runtime.list_tick()
@@ -146,27 +162,15 @@ async def test_while_batches_come_back_full_the_list_waits_the_backlog_interval(
     await tick_at(160.5, full=False)  # (an interval after the last flush)
     await tick_at(161.0, full=False)
 
-    assert flushes == [130.0, 160.0, 161.0]
+    assert recorded.flushes == [130.0, 160.0, 161.0]
 
 
 async def test_a_long_batch_in_flight_is_not_taken_for_caught_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    topics = TopicNames()
-    owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=topics.owned_by_stream)
-    owner.owned = {0}
-    clock = _Clock(100.0)
-    flushes: list[float] = []
-
-    async def flush_listing(
-        sessions: Any, *, ctx: WorkerContext, now_ms: int, lock: asyncio.Lock, partitions: Any
-    ) -> int:
-        flushes.append(clock.now)
-        return len(ctx.owner.take({0}, found={}).uids)
-
-    monkeypatch.setattr(runtime_module, "flush_listing", flush_listing)
-    runtime = _runtime(clock, owner, topics)
-    owner.stored({0: {"a"}})
+    recorded = _recording(monkeypatch)
+    runtime, clock = recorded.runtime, recorded.clock
+    recorded.owner.stored({0: {"a"}})
     runtime._last_batch, runtime._behind = 100.0, True  # a full batch ended at 100 s
 
     runtime._applying = True  # the next one has been applied for 5 s
@@ -177,4 +181,4 @@ async def test_a_long_batch_in_flight_is_not_taken_for_caught_up(
     runtime._last_batch = 105.4
     await runtime.list_tick()
 
-    assert flushes == [106.5]
+    assert recorded.flushes == [106.5]
