@@ -57,7 +57,9 @@ def times(stamps: bytes) -> tuple[int, ...]:
     count = len(stamps) // ENTRY_BYTES
     reader = _TIMES.get(count)
     if reader is None:
-        reader = _TIMES[count] = struct.Struct(">" + "Q8x" * count)
+        reader = struct.Struct(">" + "Q8x" * count)
+        if count <= 256:  # windows hold at most the largest `reconnects` configured
+            _TIMES[count] = reader
     return reader.unpack(stamps)
 
 

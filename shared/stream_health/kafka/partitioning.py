@@ -22,7 +22,9 @@ def murmur2(data: bytes) -> int:
     count = length // 4
     reader = _WORDS.get(count)
     if reader is None:
-        reader = _WORDS[count] = struct.Struct(f"<{count}I")
+        reader = struct.Struct(f"<{count}I")
+        if count <= 64:  # keys of up to 256 bytes (any key may reach the dead-letter topic)
+            _WORDS[count] = reader
     h = _SEED ^ length
     for word in reader.unpack_from(data):
         k = (word * _M) & _MASK
