@@ -12,8 +12,9 @@ from stream_health_worker.app import build_app
 
 # What is built at start (modules, the app, the settings) is never garbage: frozen, the
 # collector stops walking it on every full collection. The thresholds stay Python's: larger
-# ones were measured (1M-event benchmark, one run each) at about 5% more events/s for 20-40%
-# more peak memory (cyclic garbage of each batch lives longer), a bad trade here.
+# ones were measured (1M-event benchmark, three repeats each) at up to 24% more events/s
+# for up to 32% more peak memory per stream (each batch's cyclic garbage lives longer), and
+# memory per stream is a target too (bench/RESULTS.md, 16:22).
 
 
 def main() -> None:

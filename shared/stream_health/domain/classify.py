@@ -24,7 +24,7 @@ def reconnect_counts(stream: StreamWindow, rules: Rules, *, at_ms: int) -> dict[
     """The reconnections in each reconnect condition's window at `at_ms`."""
     times = window.times(stream.stamps)
     return {
-        name: _count_after(times, at_ms - threshold.period_ms)
+        name: window.count_times_after(times, at_ms - threshold.period_ms)
         for name, threshold in rules.effective[stream.facts.increased]
     }
 
@@ -85,10 +85,10 @@ def listed_counts(stream: StreamWindow, rules: Rules, *, at_ms: int) -> dict[str
     times = window.times(stream.stamps)
     increased = stream.facts.increased
     counts = {
-        name: _count_after(times, at_ms - threshold.period_ms)
+        name: window.count_times_after(times, at_ms - threshold.period_ms)
         for name, threshold in rules.effective[increased]
     }
-    longest = _count_after(times, at_ms - rules.longest_ms[increased]) if counts else 0
+    longest = window.count_times_after(times, at_ms - rules.longest_ms[increased]) if counts else 0
     shown = {name: counts.get(name, longest) for name in stream.conditions}
     shown[ANY_CONDITION] = longest
     return shown
@@ -121,27 +121,12 @@ def next_wake_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -> int | 
     return earliest
 
 
-def _count_after(times: tuple[int, ...], since_ms: int) -> int:
-    """How many of `times` (newest first) are after `since_ms`."""
-    count = 0
-    for stamp in times:
-        if stamp <= since_ms:
-            break
-        count += 1
-    return count
-
-
 def _first_leave(times: tuple[int, ...], periods: tuple[int, ...], after_ms: int) -> int | None:
     """The first instant after `after_ms` at which a reconnection leaves one of `periods`:
     per period, the oldest one counted (stamped after `after_ms - period`) leaves first."""
     earliest: int | None = None
     for period_ms in periods:
-        since_ms = after_ms - period_ms
-        oldest: int | None = None
-        for stamp in times:  # newest first
-            if stamp <= since_ms:
-                break
-            oldest = stamp
-        if oldest is not None and (earliest is None or oldest + period_ms < earliest):
-            earliest = oldest + period_ms
+        counted = window.count_times_after(times, after_ms - period_ms)
+        if counted and (earliest is None or times[counted - 1] + period_ms < earliest):
+            earliest = times[counted - 1] + period_ms
     return earliest

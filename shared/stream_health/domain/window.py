@@ -105,12 +105,15 @@ def insert(stamps: bytes, item: bytes, *, capacity: int) -> tuple[bytes, bool]:
 
 def count_after(stamps: bytes, since_ms: int) -> int:
     """How many entries are stamped strictly after `since_ms`."""
-    if since_ms < 0:
-        return len(stamps) // ENTRY_BYTES
-    # Newest first: count until the first entry at or before since_ms.
-    unpack, count = _STAMP.unpack_from, 0
-    for start in range(0, len(stamps), ENTRY_BYTES):
-        if unpack(stamps, start)[0] <= since_ms:
+    return count_times_after(times(stamps), since_ms)
+
+
+def count_times_after(held: tuple[int, ...], since_ms: int) -> int:
+    """How many of the timestamps `held` (newest first, as `times` reads them) are after
+    `since_ms`."""
+    count = 0
+    for stamp in held:
+        if stamp <= since_ms:
             break
         count += 1
     return count

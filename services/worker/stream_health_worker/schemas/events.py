@@ -142,8 +142,7 @@ def _utc_seconds(prefix: str) -> int | None:
         return found
     if len(_SECONDS) >= 4096:
         _SECONDS.clear()
-    moment = prefix + "Z"
-    seconds = _plain_ms(moment) if _ISO.fullmatch(moment) else None
+    seconds = _plain_ms(prefix + "Z")  # the general path: checked and read as fromisoformat
     found = _SECONDS[prefix] = None if seconds is None else seconds // 1000
     return found
 
@@ -195,6 +194,7 @@ def _plain_stream(kind: EventKind, data: Any) -> tuple[str, str | None, Any, Any
 
 
 _STATE = EventKind.STATE  # enum members read through the class cost a descriptor call
+_DATA = frozenset({dict, type(None)})  # the types `data` may plainly have
 
 
 def _plain(value: bytes) -> MediaEvent | str | None:
@@ -250,9 +250,6 @@ def _plain_event(value: bytes) -> MediaEvent | str:
         attempt=attempt,
         total=total,
     )
-
-
-_DATA = frozenset({dict, type(None)})
 
 
 def parse_event(value: bytes | None) -> MediaEvent | str:
