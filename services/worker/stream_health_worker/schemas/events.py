@@ -237,8 +237,11 @@ def _plain_event(value: bytes) -> MediaEvent | str:
         return event
     identity = event_id(server, pid, seq)
     if kind not in STREAM_KINDS:
-        extra = data if data is not None and "uid" not in data else None
-        return MediaEvent(kind, server.lower(), at_ms, identity, extra=extra)
+        if data is not None and "uid" in data:
+            # Statistics or stream data? The validator keeps it as statistics unless it is
+            # valid stream data: let it decide.
+            raise _Defer
+        return MediaEvent(kind, server.lower(), at_ms, identity, extra=data)
     uid, state, attempt, total = _plain_stream(kind, data)
     return MediaEvent(
         kind,
