@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from faststream.kafka import KafkaBroker
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from stream_health.config.settings import Settings
-from stream_health.db.engine import make_engine, make_read_pool
+from stream_health.db.engine import make_engine, make_read_pool, plain_dsn
 from stream_health.ops import database_probe, ops_router
 from stream_health.tracing import http_telemetry, kafka_middlewares, tracer_provider
 from stream_health_api.analytics import analytics_router
 from stream_health_api.auth import Authenticator
 from stream_health_api.inactive import inactive_router, invalid
+from stream_health_api.list_changes import ListChanges
 from stream_health_api.page_cache import HIT, MISS, SHARED, PageCache
 from stream_health_api.params import InvalidParameters
 
@@ -28,8 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SERVICE = "stream-health-api"
-# Rendered list pages kept at most (a 25-item page is ~75 KiB of JSON, 100 items ~300 KiB).
-LIST_CACHE_ENTRIES = 256
+# Rendered list pages kept at most, in bytes of JSON (a 25-item page is ~75 KiB, 100 items
+# ~300 KiB: ~870 pages of 25 items).
+LIST_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> FastAPI:
@@ -60,6 +65,8 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
     )
 
     pools: list[Any] = []
+    cache = list_cache(settings, registry)
+    changes = list_changes(settings, registry, cache)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -67,7 +74,8 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
         await broker.start()
         log.info("api.started")
         try:
-            yield
+            async with _running(changes.run() if cache.configured else None):
+                yield
         finally:
             await broker.stop()
             await pools.pop().close()
@@ -108,7 +116,7 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
             conditions=conditions.names,
             expose_credentials=settings.expose_stream_credentials,
             stale_after_ms=int(settings.server_stale_after.total_seconds() * 1000),
-            cache=list_cache(settings, registry),
+            cache=cache,
         )
     )
     app.include_router(
@@ -129,6 +137,7 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
 
     _document_security(app)
     app.state.broker = broker
+    app.state.list_changes = changes
 
     @app.exception_handler(RequestValidationError)
     async def laravel_validation(_: Request, exc: RequestValidationError) -> Response:
@@ -154,9 +163,45 @@ def list_cache(settings: Settings, registry: CollectorRegistry) -> PageCache:
         requests.labels(outcome=outcome)  # every series from the start, at 0
     return PageCache(
         ttl_s=settings.list_cache_ttl.total_seconds(),
-        max_entries=LIST_CACHE_ENTRIES,
+        max_bytes=LIST_CACHE_BYTES,
         on_outcome=lambda outcome: requests.labels(outcome=outcome).inc(),
     )
+
+
+def list_changes(settings: Settings, registry: CollectorRegistry, cache: PageCache) -> ListChanges:
+    """The listener that arms `cache` and drops its pages on every change to the list's data."""
+    changes = Counter(
+        "stream_health_api_list_changes",
+        "Commits to the list's tables the api heard of (each dropped the cached pages)",
+        registry=registry,
+    )
+    listener = ListChanges(
+        lambda: asyncpg.connect(
+            plain_dsn(settings.database_url),
+            server_settings={"application_name": "stream-health-api-listen"},
+        ),
+        cache,
+        on_change=changes.inc,
+    )
+    Gauge(
+        "stream_health_api_list_cache_listening",
+        "1 while the api listens for changes to the list's data (the page cache is armed)",
+        registry=registry,
+    ).set_function(lambda: float(listener.listening))
+    return listener
+
+
+@asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None] | None) -> AsyncIterator[None]:
+    """`work` as a task for the duration (none: nothing), cancelled on the way out."""
+    task = None if work is None else asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _document_security(app: FastAPI) -> None:

@@ -18,7 +18,7 @@ from stream_health_api.http import (
     read_body,
     unauthenticated,
 )
-from stream_health_api.page_cache import PageCache
+from stream_health_api.page_cache import Page, PageCache
 from stream_health_api.pagination import paginator_envelope
 from stream_health_api.params import (
     DIRECTIONS,
@@ -123,7 +123,7 @@ def inactive_router(
     router = APIRouter(tags=["streams"])
     spec = _openapi(conditions)
     body_schema = spec.pop("_body")
-    pages = cache if cache is not None else PageCache(ttl_s=0, max_entries=1)
+    pages = cache if cache is not None else PageCache(ttl_s=0, max_bytes=1)
 
     async def page(request: Request, params: ListParams) -> Response:
         # Everything the body depends on: the parameters as given (the links repeat them in
@@ -133,7 +133,7 @@ def inactive_router(
         body = await pages.get((path, params, expose_credentials), lambda: render(path, params))
         return Response(body, media_type=JSON)
 
-    async def render(path: str, params: ListParams) -> bytes:
+    async def render(path: str, params: ListParams) -> Page:
         query = ListQuery(
             condition=params.condition,
             sort_column=SORTS[params.sort],
@@ -156,6 +156,15 @@ def inactive_router(
             stream_item(row, sent, page_documents, show)
             for row, sent in zip(listed.rows, documents, strict=True)
         ]
+        # The page is true until its first actual server would turn stale (or the data moves).
+        keep_ms = min(
+            (
+                row["server_seen_ms"] - show.fresh_after_ms
+                for row, item in zip(listed.rows, items, strict=True)
+                if item["is_actual"]
+            ),
+            default=None,
+        )
         links, meta = paginator_envelope(
             path=path,
             query=params.given,
@@ -164,7 +173,8 @@ def inactive_router(
             total=listed.total,
             count=len(items),
         )
-        return orjson.dumps({"data": items, "links": links, "meta": meta})
+        body = orjson.dumps({"data": items, "links": links, "meta": meta})
+        return Page(body) if keep_ms is None else Page(body, keep_s=keep_ms / 1000)
 
     async def answer(request: Request, raw: Mapping[str, Any]) -> Response:
         try:

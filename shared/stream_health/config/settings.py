@@ -127,8 +127,9 @@ class Settings(BaseSettings):
     # While the worker works through a backlog (its batches come back full), the list waits
     # this long between flushes: it cannot be current then, and each flush slows the catch-up.
     list_backlog_interval: timedelta = timedelta(seconds=30)
-    # How long the api keeps a rendered list page for identical requests (0: not at all).
-    list_cache_ttl: timedelta = timedelta(seconds=1)
+    # The longest the api keeps a rendered list page for identical requests (0: not at all).
+    # A page goes sooner, as soon as PostgreSQL reports a commit to the data it shows.
+    list_cache_ttl: timedelta = timedelta(seconds=60)
     expose_stream_credentials: bool = False
     # Callback statuses that count as a reconnection of the job's camera stream (SPEC 2.4).
     analytics_down_statuses: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7])

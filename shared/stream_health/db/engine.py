@@ -45,11 +45,15 @@ async def driver_connection(session: AsyncSession) -> Any:
     return driver
 
 
+def plain_dsn(database_url: str) -> str:
+    """The settings' SQLAlchemy URL as asyncpg's own connection string."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 async def make_read_pool(database_url: str, *, size: int = 10) -> Any:
     """A plain asyncpg pool for the api's reads: one round trip per query, no ORM layer."""
-    url = make_url(database_url).set(drivername="postgresql")
     return await asyncpg.create_pool(
-        url.render_as_string(hide_password=False),
+        plain_dsn(database_url),
         min_size=1,
         max_size=size,
         server_settings={"application_name": "stream-health-api"},

@@ -76,6 +76,8 @@ _FACTS = {
     "ip": "lower(coalesce(s.ip, ''))",
     "domain": "lower(v.domain)",
 }
+# Every commit that writes a table the list reads notifies this channel (migration 0009).
+CHANGED_CHANNEL = "stream_health_list"
 HOT_COLUMNS = frozenset(_HOT)  # the others are stream_list_facts columns
 _FLUSH_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS stream_list_flush (uid text, condition text, "

@@ -33,6 +33,7 @@ from tests.integration.stream_health_api.harness import (
     stream_doc,
 )
 from tests.seeds import seed_000
+from tests.waiting import until
 
 PATH = "/api/admin/v1/streams/inactive"
 
@@ -463,7 +464,18 @@ async def test_the_unfiltered_total_counts_every_listed_stream(
     assert body["meta"]["total"] == len(body["data"]) > 0
 
 
-async def test_with_the_page_cache_on_an_identical_request_gets_the_same_page(
+async def _metric(client: httpx.AsyncClient, series: str) -> float:
+    for line in (await client.get("/metrics")).text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {series} on /metrics")
+
+
+async def _metric_is(client: httpx.AsyncClient, series: str, value: float) -> bool:
+    return await _metric(client, series) >= value
+
+
+async def test_with_the_page_cache_on_a_page_is_kept_until_its_data_changes(
     stack: tuple[Any, ...],
 ) -> None:
     _, _, fleet = stack
@@ -474,19 +486,30 @@ async def test_with_the_page_cache_on_an_identical_request_gets_the_same_page(
     await fleet.apply(
         [fleet.snapshot("streams", 922, stream_doc(922, uid, camera_id=921, server_id=920))]
     )
+    listening = "stream_health_api_list_cache_listening"
     async with api_client(settings) as cached:
+        await until(lambda: _metric_is(cached, listening, 1), 5, "the api listening")
         before = await _get(cached, domain=domain, sort="id")
-        await fleet.apply([fleet.event("stream:reconnect", uid, server=domain)])
         again = await _get(cached, domain=domain, sort="id")
         reordered = await cached.get(f"{PATH}?sort=id&domain={domain}", headers=bearer())
         refused = await cached.get(f"{PATH}?domain={domain}&sort=id")
-        metrics = (await cached.get("/metrics")).text
+        changes = await _metric(cached, "stream_health_api_list_changes_total")
+        await fleet.apply([fleet.event("stream:reconnect", uid, server=domain)])
+        heard = "stream_health_api_list_changes_total"
+        await until(lambda: _metric_is(cached, heard, changes + 1), 5, "the commit heard")
+        after = await _get(cached, domain=domain, sort="id")
+        outcomes = {
+            outcome: await _metric(
+                cached, f'stream_health_api_list_cache_requests_total{{outcome="{outcome}"}}'
+            )
+            for outcome in ("hit", "miss")
+        }
 
-    # Within the TTL the page is the one rendered first; other parameters (here their order,
-    # which the links repeat) are another page, read afresh; no token, no page.
-    assert before.json()["data"] == []
+    # While nothing changes, the page is the one rendered first; other parameters (here their
+    # order, which the links repeat) are another page; no token, no page. Once the stream's
+    # reconnection is committed, the page is read afresh.
+    assert before.json()["data"] == [] == reordered.json()["data"]
     assert again.content == before.content
-    assert [i["uuid"] for i in reordered.json()["data"]] == [uid]
     assert refused.status_code == 401
-    assert 'stream_health_api_list_cache_requests_total{outcome="hit"} 1.0' in metrics
-    assert 'stream_health_api_list_cache_requests_total{outcome="miss"} 2.0' in metrics
+    assert [i["uuid"] for i in after.json()["data"]] == [uid]
+    assert outcomes == {"hit": 1, "miss": 3}

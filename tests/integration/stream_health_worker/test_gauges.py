@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import orjson
@@ -32,6 +31,7 @@ from tests.integration.stream_health_api.harness import (
     server_doc,
     stream_doc,
 )
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -206,14 +206,6 @@ async def _produce(topic: str, partitions: Iterable[int], count: int) -> None:
         await producer.stop()
 
 
-async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        await asyncio.sleep(0.2)
-
-
 @pytest.mark.kafka
 @pytest.mark.slow
 async def test_a_worker_stops_exporting_the_lag_of_partitions_a_rebalance_took_away(
@@ -242,13 +234,13 @@ async def _share_partitions(settings: Settings) -> tuple[set[int], tuple[set[int
     lag_of = {app: app.state.metrics for app in (first, second)}
     async with first.router.lifespan_context(first):
         await _produce(topics.media_events, (0, 1), 20)
-        await _until(
+        await until(
             lambda: _lag_partitions(lag_of[first], topics.media_events) == {0, 1},
             60,
             "the only worker exports the lag of both partitions",
         )
         async with second.router.lifespan_context(second):
-            await _until(
+            await until(
                 lambda: (
                     len(_assigned(first, topics.media_events)) == 1
                     and len(_assigned(second, topics.media_events)) == 1
@@ -257,7 +249,7 @@ async def _share_partitions(settings: Settings) -> tuple[set[int], tuple[set[int
                 "the partitions are shared",
             )
             await _produce(topics.media_events, (0, 1), 20)
-            await _until(
+            await until(
                 lambda: (
                     _lag_partitions(lag_of[second], topics.media_events)
                     == _assigned(second, topics.media_events)

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import orjson
+import pytest
 from fastapi import FastAPI
 
 from stream_health_api.auth import Authenticator
@@ -27,15 +29,38 @@ class Clock:
         return self.now
 
 
+SERVER_ID, STALE_AFTER_MS = 7, 300_000
+
+
+def _row(uid: str, server_seen_ms: int) -> dict[str, Any]:
+    return {
+        "total": 1,
+        "uid": uid,
+        "disconnections": 1,
+        "conditions": ["incorrect"],
+        "last_reconnect_ms": None,
+        "reconnect_attempt": None,
+        "reconnect_total": None,
+        "stream": orjson.dumps({"id": 1, "server_id": SERVER_ID}).decode(),
+        "camera": None,
+        "server_id": SERVER_ID,
+        "server_seen_ms": server_seen_ms,
+    }
+
+
 class FakeConnection:
-    """Answers the page statement with no rows: an empty page, total 0."""
+    """Answers the page statement with `rows` (none: an empty page, total 0), and the
+    server documents with the one server they name."""
 
     def __init__(self) -> None:
         self.statements = 0
+        self.rows: list[dict[str, Any]] = []
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         self.statements += 1
-        return []
+        if sql.startswith("SELECT v.id"):  # server_documents
+            return [{"id": SERVER_ID, "doc": '{"id": 7}', "extra": None}]
+        return self.rows
 
 
 class FakePool:
@@ -50,7 +75,10 @@ class FakePool:
 
 
 def _app(pool: FakePool, clock: Clock) -> FastAPI:
+    # The wall clock the route reads moves with the cache's (both in the test's hands).
     app = FastAPI()
+    cache = PageCache(ttl_s=1.0, max_bytes=1 << 20, clock=clock)
+    cache.arm()  # as the api's listener does once it listens
     digests = [hashlib.sha256(token.encode()).hexdigest() for token in TOKENS]
     app.include_router(
         inactive_router(
@@ -58,8 +86,9 @@ def _app(pool: FakePool, clock: Clock) -> FastAPI:
             authenticator=Authenticator(jwt_key=None, service_token_digests=digests),
             conditions=("incorrect",),
             expose_credentials=False,
-            stale_after_ms=300_000,
-            cache=PageCache(ttl_s=1.0, max_entries=16, clock=clock),
+            stale_after_ms=STALE_AFTER_MS,
+            clock_ms=lambda: int(clock.now * 1000),
+            cache=cache,
         )
     )
     return app
@@ -127,3 +156,24 @@ async def test_an_invalid_request_is_answered_before_the_cache() -> None:
 
     assert invalid.status_code == 422
     assert pool.connection.statements == 0
+
+
+@pytest.mark.parametrize(("seen_s_ago", "kept_s"), [(299.5, 0.5), (301.0, 1.0)])
+async def test_a_page_is_kept_until_a_main_server_on_it_would_turn_stale(
+    seen_s_ago: float, kept_s: float
+) -> None:
+    pool, clock = FakePool(), Clock()
+    pool.connection.rows = [_row("u-1", int((clock.now - seen_s_ago) * 1000))]
+    async with _client(pool, clock) as client:
+        first = (await client.get(PATH, headers=_bearer())).json()
+        clock.now += kept_s - 0.01
+        kept = (await client.get(PATH, headers=_bearer())).json()
+        clock.now += 0.02
+        renewed = (await client.get(PATH, headers=_bearer())).json()
+
+    # Actual 299.5 s after its server was last heard of, the item turns stale 0.5 s later:
+    # the page goes then. A page whose servers are stale already keeps to the TTL (1 s here).
+    assert first == kept
+    assert [i["is_actual"] for i in first["data"]] == [seen_s_ago < 300]
+    assert [i["is_actual"] for i in renewed["data"]] == [False]
+    assert pool.connection.statements == 4  # page + servers, twice

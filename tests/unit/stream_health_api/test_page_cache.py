@@ -1,14 +1,16 @@
-"""The list's page cache: expiry on an injected clock, single flight, the LRU bound."""
+"""The list's page cache: armed by its listener, dropped on a change, expiry on an injected
+clock, single flight, the LRU bound in bytes."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from stream_health_api.page_cache import HIT, MISS, SHARED, PageCache
+from stream_health_api.page_cache import HIT, MISS, SHARED, Page, PageCache
 
 
 class Clock:
@@ -27,21 +29,23 @@ class Pages:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
 
-    def render(self, key: str) -> Callable[[], Awaitable[bytes]]:
-        async def compute() -> bytes:
+    def render(self, key: str, keep_s: float = math.inf) -> Callable[[], Awaitable[Page]]:
+        async def compute() -> Page:
             self.calls[key] += 1
-            return f"{key}@{self.calls[key]}".encode()
+            return Page(f"{key}@{self.calls[key]}".encode(), keep_s)
 
         return compute
 
 
 def _cache(
-    clock: Clock, *, ttl_s: float = 1.0, max_entries: int = 8
+    clock: Clock, *, ttl_s: float = 1.0, max_bytes: int = 1024, armed: bool = True
 ) -> tuple[PageCache, Counter[str]]:
     outcomes: Counter[str] = Counter()
     cache = PageCache(
-        ttl_s=ttl_s, max_entries=max_entries, clock=clock, on_outcome=lambda o: outcomes.update([o])
+        ttl_s=ttl_s, max_bytes=max_bytes, clock=clock, on_outcome=lambda o: outcomes.update([o])
     )
+    if armed:
+        cache.arm()
     return cache, outcomes
 
 
@@ -66,9 +70,9 @@ async def test_an_entry_expires_its_ttl_after_its_query_started() -> None:
     clock, pages = Clock(), Pages()
     cache, outcomes = _cache(clock)
 
-    async def slow() -> bytes:
+    async def slow() -> Page:
         clock.now += 0.4  # the query takes 0.4 s of the TTL
-        return b"slow"
+        return Page(b"slow")
 
     await cache.get("a", slow)
     clock.now += 0.599
@@ -84,9 +88,9 @@ async def test_a_query_slower_than_the_ttl_is_not_kept() -> None:
     clock, pages = Clock(), Pages()
     cache, _ = _cache(clock)
 
-    async def slower() -> bytes:
+    async def slower() -> Page:
         clock.now += 1.5
-        return b"late"
+        return Page(b"late")
 
     await cache.get("a", slower)
 
@@ -99,10 +103,10 @@ async def test_concurrent_identical_misses_share_one_query() -> None:
     cache, outcomes = _cache(clock)
     release, calls = asyncio.Event(), []
 
-    async def compute() -> bytes:
+    async def compute() -> Page:
         calls.append(1)
         await release.wait()
-        return b"page"
+        return Page(b"page")
 
     waiting = [asyncio.create_task(cache.get("a", compute)) for _ in range(5)]
     await asyncio.sleep(0)
@@ -119,7 +123,7 @@ async def test_a_failed_query_fails_its_waiters_and_is_not_kept() -> None:
     cache, _ = _cache(clock)
     release = asyncio.Event()
 
-    async def broken() -> bytes:
+    async def broken() -> Page:
         await release.wait()
         raise ConnectionError("database gone")
 
@@ -137,9 +141,9 @@ async def test_a_requester_that_goes_away_does_not_cancel_the_shared_query() -> 
     cache, _ = _cache(clock)
     release = asyncio.Event()
 
-    async def compute() -> bytes:
+    async def compute() -> Page:
         await release.wait()
-        return b"page"
+        return Page(b"page")
 
     leader = asyncio.create_task(cache.get("a", compute))
     follower = asyncio.create_task(cache.get("a", compute))
@@ -153,9 +157,9 @@ async def test_a_requester_that_goes_away_does_not_cancel_the_shared_query() -> 
     assert await cache.get("a", compute) == b"page"  # kept, from the one query
 
 
-async def test_the_least_recently_used_page_goes_past_the_bound() -> None:
+async def test_the_least_recently_used_page_goes_past_the_bound_in_bytes() -> None:
     clock, pages = Clock(), Pages()
-    cache, _ = _cache(clock, max_entries=2)
+    cache, _ = _cache(clock, max_bytes=6)  # two bodies of 3 bytes ("a@1")
 
     await _get(cache, pages, "a")
     await _get(cache, pages, "b")
@@ -164,8 +168,19 @@ async def test_the_least_recently_used_page_goes_past_the_bound() -> None:
     await _get(cache, pages, "a")
     await _get(cache, pages, "b")
 
-    assert len(cache) == 2
+    assert (len(cache), cache.size_bytes) == (2, 6)
     assert pages.calls == {"a": 1, "b": 2, "c": 1}
+
+
+async def test_a_page_larger_than_the_bound_is_served_and_not_kept() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock, max_bytes=2)
+
+    first = await _get(cache, pages, "a")
+    second = await _get(cache, pages, "a")
+
+    assert (first, second) == (b"a@1", b"a@2")
+    assert (len(cache), cache.size_bytes) == (0, 0)
 
 
 async def test_expired_pages_at_the_old_end_are_dropped_when_another_is_stored() -> None:
@@ -193,7 +208,90 @@ async def test_a_zero_ttl_computes_every_request_and_counts_nothing() -> None:
     assert len(cache) == 0
 
 
-@pytest.mark.parametrize(("ttl_s", "max_entries"), [(-1.0, 8), (1.0, 0)])
-def test_a_negative_ttl_or_no_room_is_refused(ttl_s: float, max_entries: int) -> None:
+@pytest.mark.parametrize(("ttl_s", "max_bytes"), [(-1.0, 8), (1.0, 0)])
+def test_a_negative_ttl_or_no_room_is_refused(ttl_s: float, max_bytes: int) -> None:
     with pytest.raises(ValueError, match="ttl_s"):
-        PageCache(ttl_s=ttl_s, max_entries=max_entries)
+        PageCache(ttl_s=ttl_s, max_bytes=max_bytes)
+
+
+async def test_until_armed_every_request_computes_its_page_and_counts_nothing() -> None:
+    clock, pages = Clock(), Pages()
+    cache, outcomes = _cache(clock, armed=False)
+
+    await _get(cache, pages, "a")
+    await _get(cache, pages, "a")
+    cache.arm()
+    await _get(cache, pages, "a")
+    await _get(cache, pages, "a")
+
+    assert pages.calls == {"a": 3}
+    assert outcomes == {MISS: 1, HIT: 1}
+
+
+async def test_a_change_drops_every_page() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock)
+
+    await _get(cache, pages, "a")
+    await _get(cache, pages, "b")
+    cache.invalidate()
+    after = [await _get(cache, pages, k) for k in ("a", "b", "a")]
+
+    assert after == [b"a@2", b"b@2", b"a@2"]
+    assert cache.size_bytes == 6
+
+
+@pytest.mark.parametrize("event", ["invalidate", "disarm"])
+async def test_a_page_read_across_a_change_answers_its_requesters_and_is_not_kept(
+    event: str,
+) -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock)
+    release = asyncio.Event()
+
+    async def before_the_change() -> Page:
+        await release.wait()
+        return Page(b"old")
+
+    reading = asyncio.create_task(cache.get("a", before_the_change))
+    await asyncio.sleep(0)
+    getattr(cache, event)()
+    after = asyncio.create_task(_get(cache, pages, "a"))  # joins no flight from before
+    await asyncio.sleep(0)
+    release.set()
+
+    assert await reading == b"old"
+    assert await after == b"a@1"
+    if event == "disarm":
+        cache.arm()
+    assert await _get(cache, pages, "a") == (b"a@1" if event == "invalidate" else b"a@2")
+    assert len(cache) == 1
+
+
+async def test_disarmed_the_cache_drops_its_pages_and_keeps_none() -> None:
+    clock, pages = Clock(), Pages()
+    cache, outcomes = _cache(clock)
+
+    await _get(cache, pages, "a")
+    cache.disarm()
+    await _get(cache, pages, "a")
+    await _get(cache, pages, "a")
+
+    assert not cache.enabled
+    assert cache.configured
+    assert len(cache) == 0
+    assert pages.calls == {"a": 3}
+    assert outcomes == {MISS: 1}
+
+
+async def test_a_page_is_kept_no_longer_than_it_says_it_stays_true() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock, ttl_s=60)
+
+    await cache.get("a", pages.render("a", keep_s=2.0))
+    clock.now += 1.999
+    kept = await _get(cache, pages, "a")
+    clock.now += 0.001
+    renewed = await _get(cache, pages, "a")
+
+    assert (kept, renewed) == (b"a@1", b"a@2")

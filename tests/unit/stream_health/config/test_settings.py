@@ -103,9 +103,9 @@ def test_durations_from_the_environment_read_as_seconds_or_periods(
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(None, 1), ("0", 0), ("0s", 0), ("PT0S", 0), ("2.5", 2.5), ("2s", 2)],
+    [(None, 60), ("0", 0), ("0s", 0), ("PT0S", 0), ("2.5", 2.5), ("2s", 2)],
 )
-def test_the_list_cache_ttl_defaults_to_a_second_and_zero_turns_it_off(
+def test_the_list_cache_ttl_defaults_to_a_minute_and_zero_turns_it_off(
     monkeypatch: pytest.MonkeyPatch, value: str | None, seconds: float
 ) -> None:
     if value is not None:
