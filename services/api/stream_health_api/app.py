@@ -22,6 +22,7 @@ from stream_health.ops import database_probe, ops_router
 from stream_health.tracing import http_telemetry, kafka_middlewares, tracer_provider
 from stream_health_api.analytics import analytics_router
 from stream_health_api.auth import Authenticator
+from stream_health_api.http import RequestCounter
 from stream_health_api.inactive import inactive_router, invalid
 from stream_health_api.list_changes import ListChanges
 from stream_health_api.page_cache import HIT, MISS, SHARED, PageCache
@@ -126,14 +127,7 @@ def build_app(settings: Settings, *, tracing: TracerProvider | None = None) -> F
         )
     )
 
-    @app.middleware("http")
-    async def count_requests(request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        route = request.scope.get("route")
-        requests.labels(
-            route=getattr(route, "path", "unmatched"), status=response.status_code
-        ).inc()
-        return response
+    app.add_middleware(RequestCounter, counter=requests)
 
     _document_security(app)
     app.state.broker = broker

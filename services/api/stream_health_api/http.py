@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stream_health_api.auth import Authenticator
 
@@ -41,3 +43,35 @@ async def read_body(request: Request, *, limit_bytes: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class RequestCounter:
+    """Counts HTTP requests by route template and status: plain ASGI, so a request costs a
+    wrapped `send`, not the task and streams of a `BaseHTTPMiddleware`.
+
+    A request the app fails with an exception counts as a 500 (what the error middleware
+    outside answers); one that matched no route counts under `unmatched`.
+    """
+
+    def __init__(self, app: ASGIApp, *, counter: Counter) -> None:
+        self._app = app
+        self._counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        finally:
+            # The router writes the matched route into this same scope.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self._counter.labels(route=route, status=status).inc()
