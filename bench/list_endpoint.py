@@ -306,6 +306,38 @@ async def cached_throughput(
     return result
 
 
+async def wait_listening(port: int, timeout_s: float = 10.0) -> None:
+    """Until the api listens for changes to the list (its page cache keeps pages from then)."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            if "stream_health_api_list_cache_listening 1.0" in text:
+                return
+            await asyncio.sleep(0.1)
+    raise WorkerError(f"the api did not listen for list changes within {timeout_s:g} s")
+
+
+async def cached_latency(
+    run: Run, api: WorkerProcess, requests: list[dict[str, Any]], repeats: int
+) -> dict[str, Any]:
+    """The latency phase on an api with its page cache on and the data unchanged: the first
+    pass fills the cache (every page a miss), the later passes are served from it."""
+    targets = [r["target"] for r in requests]
+    before = await cache_counts(api.spec.port)
+    lat = await load(
+        run, api.spec.port, "latency-cached", mode="latency", targets=targets, repeats=repeats
+    )
+    after = await cache_counts(api.spec.port)
+    samples = lat["samples"]
+    filling, kept = samples[: len(targets)], samples[len(targets) :]
+    return {
+        "filling": list_report.latency_summary(requests, filling)["groups"]["all"],
+        "kept": list_report.latency_summary(requests, kept)["groups"]["all"] if kept else None,
+        "cache": {k: after[k] - before[k] for k in CACHE_OUTCOMES},
+    }
+
+
 async def load(run: Run, port: int, name: str, **plan: Any) -> dict[str, Any]:
     """Run bench.list_load in its own process with this plan; its JSON result."""
     plan = {"host": "127.0.0.1", "port": port, "token": run.token, "seed": run.options.seed, **plan}
@@ -552,7 +584,7 @@ async def check_pass(
 
 async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
     """Check, latency, throughput (and profile) on an api with its page cache off, then the
-    throughput phase again on an api with the cache at its default."""
+    latency and throughput phases again on an api with the cache at its default."""
     o = run.options
     conn = await pg.connect(run.database_url)
     try:
@@ -586,7 +618,10 @@ async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
         out["api_peak_rss_kb"] = api.peak_kb
     ttl = default_cache_ttl_s()
     async with running_api(run, cache_ttl=None, name="api-cached") as api:
-        say(f"throughput with the page cache at its default ({ttl:g} s)")
+        await wait_listening(api.spec.port)
+        say(f"latency: {o.repeats} x {len(targets):,} sequential requests (page cache on)")
+        out["latency_cached"] = await cached_latency(run, api, requests, o.repeats)
+        say(f"throughput with the page cache at its default (at most {ttl:g} s)")
         out["throughput_cached"] = await cached_throughput(run, api, targets, "throughput-cached")
         out["throughput_first_cached"] = await cached_throughput(
             run, api, firsts, "throughput-first-pages-cached"
@@ -773,6 +808,7 @@ async def benchmark(run: Run) -> dict[str, Any]:
         "throughput": api["throughput"],
         "throughput_first": api["throughput_first"],
         "throughput_cached": api["throughput_cached"],
+        "latency_cached": api["latency_cached"],
         "throughput_first_cached": api["throughput_first_cached"],
         "api_peak_rss_kb": api.get("api_peak_rss_kb"),
         "api_cached_peak_rss_kb": api.get("api_cached_peak_rss_kb"),

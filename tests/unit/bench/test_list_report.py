@@ -61,3 +61,32 @@ def test_a_run_from_before_the_cache_reads_as_it_did() -> None:
 
     assert cold_label(doc) == ""
     assert cached_lines(doc, PARAMETERS) == []
+
+
+def test_latency_with_the_cache_on_reports_the_filling_pass_apart_from_the_kept_ones() -> None:
+    def stats(p50: float, p99: float, n: int) -> dict[str, float]:
+        return {"n": n, "p50": p50, "p99": p99, "mean": p50, "max": p99 * 2}
+
+    cache = {"hit": 1280.0, "miss": 640.0, "shared": 0.0}
+    doc = {
+        "throughput": _phase(150),
+        "latency_cached": {
+            "filling": stats(11.0, 31.0, 640),
+            "kept": stats(1.5, 3.0, 1280),
+            "cache": cache,
+        },
+        "throughput_cached": _phase(1200, cache=cache, cache_ttl_s=60.0),
+    }
+
+    lines = cached_lines(doc, PARAMETERS)
+
+    assert lines[0] == (
+        "Latency, sequential, page cache on, data unchanged (ms, client-side): pass 1 fills the "
+        "cache, p50 11.0, p99 31.0 (640 requests); the later passes are served from it, "
+        "p50 1.5, p99 3.0, max 6.0 (1,280 requests); page cache: hit 67%, miss 33%, "
+        "shared 0% of requests"
+    )
+    assert lines[2].startswith(
+        "Throughput, the whole matrix, page cache on (pages kept until the data changes, at most "
+        "60 s; no writes during the run): **1,200 requests/s**"
+    )
