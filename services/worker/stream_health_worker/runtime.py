@@ -147,17 +147,27 @@ class Runtime:
     async def flush_list(self) -> None:
         """Rewrite the list rows of every list-dirty window this worker owns."""
         started = self.clock()
-        # Two flushes of disjoint partitions at once, on two connections: the list's index
-        # writes are most of a flush and PostgreSQL then spreads them over both cores.
+        # Two lanes of disjoint partitions at once, on two connections: the list's index
+        # writes are most of a flush and PostgreSQL then spreads them over both cores. Each
+        # lane flushes its partitions one transaction at a time: the worker holds one
+        # partition's rows per lane in memory, not every dirty stream's at once.
         partitions = sorted(self.ctx.owner.list_partitions)
-        halves = [partitions[0::2], partitions[1::2]] if len(partitions) > 1 else [partitions]
-        outcomes = await asyncio.gather(
-            *(
-                flush_listing(
-                    self.sessions, ctx=self.ctx, now_ms=now_ms(), lock=self.lock, partitions=half
+        lanes = [lane for lane in (partitions[0::2], partitions[1::2]) if lane]
+
+        async def flush_lane(lane: list[int]) -> int:
+            written = 0
+            for partition in lane:
+                written += await flush_listing(
+                    self.sessions,
+                    ctx=self.ctx,
+                    now_ms=now_ms(),
+                    lock=self.lock,
+                    partitions=[partition],
                 )
-                for half in halves
-            ),
+            return written
+
+        outcomes = await asyncio.gather(
+            *(flush_lane(lane) for lane in lanes),
             return_exceptions=True,  # both end before either failure is raised
         )
         for outcome in outcomes:

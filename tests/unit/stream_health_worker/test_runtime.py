@@ -85,23 +85,26 @@ async def test_list_flushes_wait_the_interval_or_twice_the_last_flush(
     assert flushes == [101.0, 102.2, 111.2, 118.1]
 
 
-async def test_a_list_flush_writes_disjoint_halves_of_the_partitions_at_once(
+async def test_a_list_flush_writes_two_lanes_at_once_one_partition_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     topics = TopicNames()
     owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=topics.owned_by_stream)
     owner.owned = {0, 1, 2, 3, 4}
     owner.stored({p: {f"s{p}"} for p in owner.owned})
-    running: list[list[int]] = []
-    overlapped = asyncio.Event()
+    flushed: list[list[int]] = []
+    active: list[int] = []
+    most_at_once = 0
 
     async def flush_listing(
         sessions: Any, *, ctx: WorkerContext, now_ms: int, lock: asyncio.Lock, partitions: Any
     ) -> int:
-        running.append(sorted(partitions))
-        if len(running) == 2:
-            overlapped.set()
-        await asyncio.wait_for(overlapped.wait(), timeout=1)  # the other half runs meanwhile
+        nonlocal most_at_once
+        active.append(1)
+        most_at_once = max(most_at_once, len(active))
+        await asyncio.sleep(0.01)  # the other lane runs meanwhile
+        flushed.append(sorted(partitions))
+        active.pop()
         return len(ctx.owner.take(partitions, found={}).uids)
 
     monkeypatch.setattr(runtime_module, "flush_listing", flush_listing)
@@ -109,7 +112,9 @@ async def test_a_list_flush_writes_disjoint_halves_of_the_partitions_at_once(
 
     await runtime.flush_list()
 
-    assert running == [[0, 2, 4], [1, 3]]
+    # Lanes [0, 2, 4] and [1, 3], side by side: each transaction holds one partition's rows.
+    assert flushed == [[0], [1], [2], [3], [4]]
+    assert most_at_once == 2
     assert not owner.list_pending
 
 
