@@ -155,7 +155,9 @@ class WindowOwner:
             for uid in uids:
                 window = windows[uid]
                 instant = next_wake_ms(window, rules, after_ms=now_ms)
-                self._schedule(partition, uid, instant)
+                # The window's own uid, not the event's equal copy: the timer's entries then
+                # share one string per stream instead of holding one per batch.
+                self._schedule(partition, window.uid, instant)
                 rows.append(to_row(window, partition=partition, drain_at_ms=instant))
         self._compact_drains()
         return rows
