@@ -1,4 +1,6 @@
 import asyncio
+import hashlib
+import re
 import time
 import uuid
 from collections import Counter
@@ -22,6 +24,7 @@ from tests.conftest import base_settings, fresh_database
 from tests.e2e.processes import Service, free_port, service_env
 from tests.faults.driver import asyncpg_dsn
 from tests.readback import listed_rows, read_all
+from tests.waiting import until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -235,3 +238,56 @@ async def test_the_list_waits_for_the_flush_interval_and_a_clean_stop_flushes_it
     assert len(stopped) > 97  # every stream: a row per condition it is in, and one under *
     assert stopped == called_for  # a clean stop leaves the list as the windows say
     assert stopped_flagged == 0
+
+
+async def test_the_apis_kept_list_page_follows_what_the_worker_commits(
+    worker_env: dict[str, str], topics: TopicNames, tmp_path: Path
+) -> None:
+    token = uuid.uuid4().hex
+    async with fresh_database("listlive") as url:
+        env = worker_env | {"STREAM_HEALTH_DATABASE_URL": url}
+        api_port = free_port()
+        api_env = service_env(
+            database_url=url,
+            topics=topics,
+            extra={
+                "STREAM_HEALTH_API_PORT": str(api_port),
+                "STREAM_HEALTH_SERVICE_TOKENS": hashlib.sha256(token.encode()).hexdigest(),
+            },  # the page cache at its default: on, pages kept up to a minute
+        )
+        worker = Service("worker", env, int(env["STREAM_HEALTH_WORKER_PORT"]), tmp_path / "w.log")
+        api = Service("api", api_env, api_port, tmp_path / "api.log")
+        try:
+            await asyncio.to_thread(worker.wait_ready)
+            await asyncio.to_thread(api.wait_ready)
+            async with httpx.AsyncClient(
+                base_url=api.url, headers={"Authorization": f"Bearer {token}"}
+            ) as client:
+
+                async def total() -> int:
+                    page = await client.get("/api/admin/v1/streams/inactive?per_page=1")
+                    return int(page.json()["meta"]["total"])
+
+                async def listening() -> bool:
+                    metrics = (await client.get("/metrics")).text
+                    return "stream_health_api_list_cache_listening 1.0" in metrics
+
+                await until(listening, 30, "the api listening for list changes")
+                empty = [await total(), await total()]  # the second from the cache
+                sent = await _produce(topics, 400)
+                await _wait_for(url, topics, sum(sent.values()), 60)
+                # Well within the cache's minute: the worker's list flush is heard.
+                await until(lambda: _positive(total()), 20, "the streams listed")
+                metrics = (await client.get("/metrics")).text
+        finally:
+            api.stop()
+            worker.stop()
+
+    hits = re.search(r'stream_health_api_list_cache_requests_total\{outcome="hit"\} (\S+)', metrics)
+    assert empty == [0, 0]
+    assert hits is not None
+    assert float(hits.group(1)) >= 1  # the second empty page came from the cache
+
+
+async def _positive(count: Any) -> bool:
+    return int(await count) > 0
