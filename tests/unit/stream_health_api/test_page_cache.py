@@ -49,6 +49,16 @@ def _cache(
     return cache, outcomes
 
 
+def _held(release: asyncio.Event, body: bytes) -> Callable[[], Awaitable[Page]]:
+    """A query that answers `body` once `release` is set."""
+
+    async def compute() -> Page:
+        await release.wait()
+        return Page(body)
+
+    return compute
+
+
 async def _get(cache: PageCache, pages: Pages, key: str) -> bytes:
     return await cache.get(key, pages.render(key))
 
@@ -140,10 +150,7 @@ async def test_a_requester_that_goes_away_does_not_cancel_the_shared_query() -> 
     clock = Clock()
     cache, _ = _cache(clock)
     release = asyncio.Event()
-
-    async def compute() -> Page:
-        await release.wait()
-        return Page(b"page")
+    compute = _held(release, b"page")
 
     leader = asyncio.create_task(cache.get("a", compute))
     follower = asyncio.create_task(cache.get("a", compute))
@@ -249,11 +256,7 @@ async def test_a_page_read_across_a_change_answers_its_requesters_and_is_not_kep
     cache, _ = _cache(clock)
     release = asyncio.Event()
 
-    async def before_the_change() -> Page:
-        await release.wait()
-        return Page(b"old")
-
-    reading = asyncio.create_task(cache.get("a", before_the_change))
+    reading = asyncio.create_task(cache.get("a", _held(release, b"old")))
     await asyncio.sleep(0)
     getattr(cache, event)()
     after = asyncio.create_task(_get(cache, pages, "a"))  # joins no flight from before
