@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -304,6 +305,35 @@ async def cached_throughput(
     result["cache"] = {k: after[k] - before[k] for k in CACHE_OUTCOMES}  # warm-up included
     result["cache_ttl_s"] = default_cache_ttl_s()
     return result
+
+
+# A live worker commits a batch (to `stream_windows`, a table pages read) every fraction of a
+# second under load, and each commit drops the api's kept pages; one a second is the list
+# flush's own cadence.
+LIVE_COMMIT_EVERY_S = 1.0
+
+
+@asynccontextmanager
+async def committing(run: Run, every_s: float) -> AsyncIterator[list[int]]:
+    """A stand-in for a live worker: a commit to a table the list reads every `every_s`. It
+    changes no row; the statement trigger notifies the api all the same. Yields the count."""
+    conn = await pg.connect(run.database_url)
+    commits = [0]
+
+    async def commit_every() -> None:
+        while True:
+            await conn.execute("UPDATE stream_windows SET uid = uid WHERE false")
+            commits[0] += 1
+            await asyncio.sleep(every_s)
+
+    task = asyncio.create_task(commit_every())
+    try:
+        yield commits
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await conn.close()
 
 
 async def wait_listening(port: int, timeout_s: float = 10.0) -> None:
@@ -626,6 +656,13 @@ async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
         out["throughput_first_cached"] = await cached_throughput(
             run, api, firsts, "throughput-first-pages-cached"
         )
+        say(f"throughput with the page cache on and a commit every {LIVE_COMMIT_EVERY_S:g} s")
+        async with committing(run, LIVE_COMMIT_EVERY_S) as commits:
+            live = await cached_throughput(run, api, targets, "throughput-cached-live")
+        out["throughput_cached_live"] = live | {
+            "commit_every_s": LIVE_COMMIT_EVERY_S,
+            "commits": commits[0],
+        }
         api.sample()
         out["api_cached_peak_rss_kb"] = api.peak_kb
     return out
@@ -810,6 +847,7 @@ async def benchmark(run: Run) -> dict[str, Any]:
         "throughput_cached": api["throughput_cached"],
         "latency_cached": api["latency_cached"],
         "throughput_first_cached": api["throughput_first_cached"],
+        "throughput_cached_live": api["throughput_cached_live"],
         "api_peak_rss_kb": api.get("api_peak_rss_kb"),
         "api_cached_peak_rss_kb": api.get("api_cached_peak_rss_kb"),
         "requests": [dict(r) for r in requests],

@@ -90,3 +90,25 @@ def test_latency_with_the_cache_on_reports_the_filling_pass_apart_from_the_kept_
         "Throughput, the whole matrix, page cache on (pages kept until the data changes, at most "
         "60 s; no writes during the run): **1,200 requests/s**"
     )
+
+
+def test_throughput_with_commits_during_the_run_is_reported_with_their_cadence() -> None:
+    cache = {"hit": 100.0, "miss": 300.0, "shared": 0.0}
+    doc = {
+        "throughput": _phase(150),
+        "throughput_cached": _phase(1200, cache=cache, cache_ttl_s=60.0),
+        "throughput_cached_live": _phase(
+            180, cache=cache, cache_ttl_s=60.0, commit_every_s=1.0, commits=36
+        ),
+    }
+
+    lines = cached_lines(doc, PARAMETERS)
+    live = [line for line in lines if "a commit to the list's data" in line]
+
+    assert live == [
+        "Throughput, the whole matrix, page cache on, a commit to the list's data every 1 s "
+        "(36 commits, as a live worker's): **180 requests/s** (5,400 in 30 s, 16 connections); "
+        "under load p50 80.0 ms, p99 150 ms; statuses {'200': 5400}; transport errors 0; "
+        "load generator 5% of a core"
+    ]
+    assert "- page cache (warm-up included): hit 25%, miss 75%, shared 0% of requests" in lines
