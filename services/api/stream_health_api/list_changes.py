@@ -18,6 +18,7 @@ from stream_health.db.listing import CHANGED_CHANNEL
 from stream_health_api.page_cache import PageCache
 
 log = logging.getLogger(__name__)
+MAX_RETRY_S = 30.0  # the longest wait between two attempts to listen
 
 
 class ListChanges:
@@ -25,8 +26,10 @@ class ListChanges:
 
     `connect` opens an asyncpg connection. `check_every_s`: how often an idle connection is
     asked a trivial query (a connection that died silently is found within this plus
-    `check_timeout_s`). `retry_s`: the wait before connecting again after a failure.
-    `on_change` is called for every notification (a metric).
+    `check_timeout_s`). `retry_s`: the wait before connecting again after a failure,
+    doubled for each further failure to listen, up to `MAX_RETRY_S`.
+    `on_change` is called for every notification (a metric); `sleep` waits (tests pass
+    their own).
     """
 
     def __init__(
@@ -38,6 +41,7 @@ class ListChanges:
         check_timeout_s: float = 2.0,
         retry_s: float = 1.0,
         on_change: Callable[[], None] = lambda: None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._connect = connect
         self._cache = cache
@@ -45,7 +49,9 @@ class ListChanges:
         self._check_timeout_s = check_timeout_s
         self._retry_s = retry_s
         self._on_change = on_change
+        self._sleep = sleep
         self._listening = asyncio.Event()
+        self._listened = False  # the last attempt got as far as listening
 
     @property
     def listening(self) -> bool:
@@ -65,7 +71,9 @@ class ListChanges:
         self._cache.disarm()
 
     async def run(self) -> None:
-        """Listen until cancelled, connecting again after every failure."""
+        """Listen until cancelled, connecting again after every failure: after `retry_s`,
+        doubling while connections keep failing, up to `MAX_RETRY_S`."""
+        failures = 0  # attempts in a row that did not get as far as listening
         while True:
             try:
                 await self._listen()
@@ -74,7 +82,9 @@ class ListChanges:
             except Exception as error:  # any failure: unarmed, then retry
                 # The error's type only: a connection error may quote the DSN.
                 log.warning("api.list_listener_lost", extra={"error": type(error).__name__})
-            await asyncio.sleep(self._retry_s)
+            failures = 0 if self._listened else failures + 1
+            self._listened = False
+            await self._sleep(min(self._retry_s * 2 ** max(failures - 1, 0), MAX_RETRY_S))
 
     async def _listen(self) -> None:
         connection = await self._connect()
@@ -83,9 +93,10 @@ class ListChanges:
             await connection.add_listener(CHANGED_CHANNEL, self._changed)
             self._cache.arm()
             self._listening.set()
+            self._listened = True
             log.info("api.list_listener_listening")
             while not connection.is_closed():
-                await asyncio.sleep(self._check_every_s)
+                await self._sleep(self._check_every_s)
                 await asyncio.wait_for(connection.fetchval("SELECT 1"), self._check_timeout_s)
             raise ConnectionError("the listening connection closed")
         finally:
