@@ -227,7 +227,7 @@ async def test_a_worker_stops_exporting_the_lag_of_partitions_a_rebalance_took_a
 
 async def _share_partitions(settings: Settings) -> tuple[set[int], tuple[set[int], set[int]]]:
     """One worker consumes both partitions, a second joins; each one's lag series and
-    assignment once the second has applied records of its own."""
+    assignment once both have applied records of their own partition since."""
     topics = settings.topics
     await ensure_topics(settings.kafka_bootstrap, topic_specs(topics, partitions=2))
     first, second = build_app(settings), build_app(settings)
@@ -253,9 +253,12 @@ async def _share_partitions(settings: Settings) -> tuple[set[int], tuple[set[int
                 lambda: (
                     _lag_partitions(lag_of[second], topics.media_events)
                     == _assigned(second, topics.media_events)
+                    # The first has applied records of the partition it kept since, too.
+                    and _assigned(first, topics.media_events)
+                    <= _lag_partitions(lag_of[first], topics.media_events)
                 ),
                 60,
-                "the second worker exports the lag of its partition",
+                "each worker exports the lag of its partition",
             )
             kept = _lag_partitions(lag_of[first], topics.media_events)
             owned = _assigned(first, topics.media_events), _assigned(second, topics.media_events)
