@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stream_health.db.listing import MAX_PAGE_ROWS
 from stream_health.domain.classify import ANY_CONDITION
 
 # sort parameter -> stream_list column (each has a (condition, column, uid) index)
@@ -25,7 +26,7 @@ SORTS = {
 DIRECTIONS = ("asc", "desc")
 PARAMETERS = ("per_page", "page", "condition", "search", "ip", "sort", "dir", "domain")
 DEFAULT_PER_PAGE = 25
-MAX_PER_PAGE = 100
+MAX_PER_PAGE = MAX_PAGE_ROWS
 MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page far inside bigint
 MAX_TEXT = 255
 _INTEGER = re.compile(r"-?[0-9]{1,20}")

@@ -294,6 +294,11 @@ page AS (
 )
 """
 _HOT_JOIN = "JOIN stream_list h ON h.condition = f.condition AND h.uid = f.uid"
+# The most rows a page holds. The api plans each statement once per connection (a generic
+# plan: planning it per request cost more than most pages' execution), and a generic plan
+# does not know LIMIT: it reads the page as a tenth of the rows and hash-joins the documents.
+# This constant bound, a no-op on any page, tells it a page is a few rows.
+MAX_PAGE_ROWS = 100
 _PAGE = """
 SELECT ({count}) AS total,
        p.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
@@ -301,7 +306,7 @@ SELECT ({count}) AS total,
        s.doc::text AS stream, c.doc::text AS camera, v.id AS server_id,
        a.last_event_ms AS server_seen_ms
 FROM (SELECT) AS one LEFT JOIN (
-    page p
+    (SELECT * FROM page LIMIT {page_rows}) AS p
     JOIN stream_list l ON l.condition = $1 AND l.uid = p.uid
     JOIN stream_windows w ON w.uid = p.uid
     LEFT JOIN inventory_streams s ON s.uuid = p.uid
@@ -325,6 +330,8 @@ def page_statement(query: ListQuery) -> tuple[str, list[Any]]:
     """The one statement that reads the count and the page, and its arguments."""
     if query.sort_column not in _SORTABLE:
         raise ValueError(f"not a sort column: {query.sort_column}")
+    if not 0 <= query.limit <= MAX_PAGE_ROWS:
+        raise ValueError(f"a page holds 0 to {MAX_PAGE_ROWS} rows, not {query.limit}")
     hot = query.sort_column in HOT_COLUMNS
     if query.filtered:
         where, args = query.where()
@@ -351,6 +358,7 @@ def page_statement(query: ListQuery) -> tuple[str, list[Any]]:
         reverse=reverse,
         limit=f"${len(args) - 1}",
         offset=f"${len(args)}",
+        page_rows=MAX_PAGE_ROWS,
         attempt=SHOWN_COUNTERS["reconnect_attempt"],
         total=SHOWN_COUNTERS["reconnect_total"],
     )

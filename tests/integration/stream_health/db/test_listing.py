@@ -257,19 +257,7 @@ async def test_the_apis_reads_plan_a_page_in_one_process(listing_url: str) -> No
             tx = connection.transaction()
             await tx.start()
             try:  # rolled back: the module's other tests see the rows of LISTED only
-                await connection.execute(
-                    "INSERT INTO stream_list (condition, uid, reconnect_attempt, disconnections) "
-                    "SELECT $1, 'filler-' || n, n % 10, 1 FROM generate_series(1, 100000) AS n",
-                    CONDITION,
-                )
-                await connection.execute(
-                    "INSERT INTO stream_list_facts (condition, uid, search, ip) "
-                    "SELECT $1, 'filler-' || n, 'camera ' || n || "
-                    "CASE WHEN n % 100 = 0 THEN ' lobby' ELSE '' END, '192.168.0.1' "
-                    "FROM generate_series(1, 100000) AS n",
-                    CONDITION,
-                )
-                await connection.execute("ANALYZE stream_list, stream_list_facts")
+                await _fill(connection, 100_000)
                 # As on a list ten times larger, where the defaults plan parallel scans.
                 for setting in ("min_parallel_table_scan_size", "parallel_setup_cost"):
                     await connection.execute(f"SET LOCAL {setting} = 0")
@@ -287,5 +275,86 @@ async def test_the_apis_reads_plan_a_page_in_one_process(listing_url: str) -> No
     assert not {"Gather", "Gather Merge"} & _node_types(plan)
 
 
+async def _fill(connection: asyncpg.Connection, rows: int) -> None:
+    """As in a real list: `rows` more listed streams (one in a hundred a lobby), analysed."""
+    await connection.execute(
+        "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
+        "deleted_ms, versions, enabled, increased, managed) "
+        "SELECT 'filler-' || n, 0, '', ARRAY[$1], 1, true, 0, '', true, false, true "
+        "FROM generate_series(1, $2::int) AS n",
+        CONDITION,
+        rows,
+    )
+    await connection.execute(
+        "INSERT INTO stream_list (condition, uid, reconnect_attempt, disconnections) "
+        "SELECT $1, 'filler-' || n, n % 10, 1 FROM generate_series(1, $2::int) AS n",
+        CONDITION,
+        rows,
+    )
+    await connection.execute(
+        "INSERT INTO stream_list_facts (condition, uid, bitrate, search, ip) "
+        "SELECT $1, 'filler-' || n, n % 1000, 'camera ' || n || "
+        "CASE WHEN n % 100 = 0 THEN ' lobby' ELSE '' END, '192.168.0.1' "
+        "FROM generate_series(1, $2::int) AS n",
+        CONDITION,
+        rows,
+    )
+    await connection.execute("ANALYZE stream_windows, stream_list, stream_list_facts")
+
+
 def _node_types(plan: dict[str, Any]) -> set[str]:
     return {plan["Node Type"]} | {t for child in plan.get("Plans", []) for t in _node_types(child)}
+
+
+@pytest.mark.parametrize(
+    ("column", "index", "filters"),
+    [
+        ("reconnect_attempt", "stream_list_by_reconnect_attempt", {}),
+        ("bitrate", "stream_list_facts_by_bitrate", {}),
+        ("reconnect_attempt", "stream_list_facts_search_key", {"search": "lobby"}),
+    ],
+)
+async def test_a_pages_generic_plan_reads_the_page_not_the_list(
+    listing_url: str, column: str, index: str, filters: dict[str, str]
+) -> None:
+    # The api's pool plans each statement once, without its arguments: the plan must still
+    # know that a page is a few rows, and look those up rather than join whole tables.
+    query = _query(column, descending=True, per_page=5, page=1, **filters)
+    sql, args = page_statement(query)
+    pool = await make_read_pool(listing_url, size=1)
+    try:
+        async with pool.acquire() as connection:
+            tx = connection.transaction()
+            await tx.start()
+            try:  # rolled back: the module's other tests see the rows of LISTED only
+                await _fill(connection, 100_000)
+                await connection.execute(f"PREPARE generic_page AS {sql}")
+                literals = [
+                    str(a)
+                    if isinstance(a, int)
+                    else await connection.fetchval("SELECT quote_literal($1::text)", a)
+                    for a in args
+                ]
+                explained = await connection.fetchval(
+                    f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_page({', '.join(literals)})"
+                )
+                listed = await list_page(connection, query)
+            finally:
+                await tx.rollback()
+    finally:
+        await pool.close()
+    plan = orjson.loads(explained)[0]["Plan"]
+
+    assert len(listed.rows) == query.limit
+    assert not {"stream_list", "stream_list_facts", "stream_windows"} & _read_whole(plan)
+    assert _index_entries_read(plan, "stream_windows_pkey") == query.limit  # the page's rows
+    if not filters:  # the page's entries of the sort index, and no more
+        assert _index_entries_read(plan, index) == query.limit
+    else:
+        assert index in _scans(plan)
+
+
+def _read_whole(plan: dict[str, Any]) -> set[str]:
+    """The tables a plan reads from end to end."""
+    own = {plan["Relation Name"]} if plan["Node Type"] == "Seq Scan" else set()
+    return own.union(*(_read_whole(child) for child in plan.get("Plans", [])))
