@@ -36,6 +36,7 @@ from bench.list_queries import Combo, deep_page, indexed, matrix, naive, read_pa
 from bench.measure import WorkerError, WorkerProcess, WorkerSpec, wait_ready
 from bench.worker_throughput import CLI, REPO, free_port, say
 from stream_health.config.settings import Settings, load_settings
+from stream_health.db.engine import make_read_pool
 from stream_health.db.migrate import upgrade_async
 
 PY_SPY_PATHS = ("/tmp/pyspy/bin/py-spy",)  # where this machine keeps it
@@ -669,8 +670,10 @@ async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
 
 
 async def direct_pass(run: Run, requests: list[dict[str, Any]], combos: dict[str, Combo]) -> Any:
-    """The api's read path without HTTP, `repeats` times per request; None if it fails."""
-    conn = await pg.connect(run.database_url)
+    """The api's read path without HTTP, `repeats` times per request; None if it fails.
+    On a connection of the api's own read pool (its planner settings)."""
+    pool = await make_read_pool(run.database_url, size=1)
+    conn = await pool.acquire()
     out: list[dict[str, Any]] = [{"ms": []} for _ in requests]
     try:
         for _ in range(run.options.repeats):
@@ -684,7 +687,8 @@ async def direct_pass(run: Run, requests: list[dict[str, Any]], combos: dict[str
         run.notes.append(f"direct read-path pass skipped: {exc!r}")
         return None
     finally:
-        await conn.close()
+        await pool.release(conn)
+        await pool.close()
     return out
 
 
@@ -880,7 +884,7 @@ async def benchmark(run: Run) -> dict[str, Any]:
         d_all = list_report.stats([ms for d in direct for ms in d["ms"]])
         h_all = api["latency"]["groups"]["all"]
         run.notes.append(
-            f"the read path's SQL alone (one asyncpg connection, no HTTP): p50 "
+            f"the read path's SQL alone (one connection of the api's read pool, no HTTP): p50 "
             f"{d_all['p50']:.1f} ms, p99 {d_all['p99']:.1f} ms, i.e. "
             f"{d_all['p50'] / h_all['p50']:.0%} of the api's p50 (the rest: HTTP, routing, JSON "
             "and the pool in the api process, and the client)"

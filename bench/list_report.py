@@ -47,7 +47,8 @@ capped at the last page), 25 per page: 4 x 10 x 2 x 4 = 320 combinations, 640 re
    default TTL, with the cache's hits, misses and shared queries;
 4. (with `--profile`) the same load again with py-spy sampling the api (not in the numbers);
 5. the api's own read-path functions (`stream_health.db.listing`, as the run names them)
-   called directly on one asyncpg connection, same pages, no HTTP: the database's share;
+   called directly on one connection of the api's read pool (its planner settings), same
+   pages, no HTTP: the database's share;
 6. naive baseline, same run, same pages: SQL against the raw tables without `stream_list`
    (stream_windows LEFT JOIN inventory streams/cameras/servers, `= ANY(conditions)`, ILIKE on
    camera name / url / ip, `lower(domain) =`, ORDER BY the expression (disconnections decoded
