@@ -20,10 +20,10 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
+from aiokafka.structs import ConsumerRecord
 
 from bench.events import Fleet, Generator, build_fleet
 from stream_health.config.settings import Settings
@@ -33,18 +33,8 @@ from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import TopicRole, topic_roles
 
 BATCH = 10_000
+Rec: TypeAlias = ConsumerRecord[bytes, bytes]
 SPAN_MS = 30 * 60 * 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A consumer record's fields as the worker reads them."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class NoDatabase:
@@ -54,10 +44,8 @@ class NoDatabase:
         return []
 
 
-def make_records(
-    events: int, *, streams: int, partitions: int, seed: int, topic: str
-) -> list[Record]:
-    """The benchmark's events, as consumer records in production order."""
+def make_records(events: int, *, streams: int, partitions: int, seed: int, topic: str) -> list[Rec]:
+    """The benchmark's events, as aiokafka hands them to the worker, in production order."""
     rng = random.Random(seed)
     fleet: Fleet = build_fleet(rng, streams=streams, servers=50, partitions=partitions)
     end_ms = time.time_ns() // 1_000_000
@@ -66,12 +54,15 @@ def make_records(
     for partition, key, value in Generator(fleet, seed=seed).events(
         events, start_ms=end_ms - SPAN_MS, end_ms=end_ms
     ):
-        records.append(Record(topic, partition, offsets[partition], key, value))
+        offset = offsets[partition]
+        records.append(
+            ConsumerRecord(topic, partition, offset, end_ms, 0, key, value, None, -1, -1, ())
+        )
         offsets[partition] += 1
     return records
 
 
-def replay(records: Sequence[Record], settings: Settings) -> tuple[float, int, int]:
+def replay(records: Sequence[Rec], settings: Settings) -> tuple[float, int, int]:
     """Seconds for every batch's Python; the changes, and the records and rows to write."""
     rules = build_rules(settings)
     topics = settings.topics
@@ -97,7 +88,7 @@ def replay(records: Sequence[Record], settings: Settings) -> tuple[float, int, i
     return took, changes, outgoing
 
 
-def decode_only(records: Sequence[Record]) -> float:
+def decode_only(records: Sequence[Rec]) -> float:
     """Seconds to decode every value: the baseline."""
     started = time.perf_counter()
     for record in records:

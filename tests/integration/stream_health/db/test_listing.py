@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -251,28 +252,34 @@ async def test_the_apis_reads_plan_a_page_in_one_process(listing_url: str) -> No
     # requests, the CPU of two more processes per page for a page no faster.
     query = _query("reconnect_attempt", descending=True, per_page=5, page=1, search="lobby")
     sql, args = page_statement(query)
-    pool = await make_read_pool(listing_url, size=1)
-    try:
-        async with pool.acquire() as connection:
-            tx = connection.transaction()
-            await tx.start()
-            try:  # rolled back: the module's other tests see the rows of LISTED only
-                await _fill(connection, 100_000)
-                # As on a list ten times larger, where the defaults plan parallel scans.
-                for setting in ("min_parallel_table_scan_size", "parallel_setup_cost"):
-                    await connection.execute(f"SET LOCAL {setting} = 0")
-                explained = await connection.fetchval(
-                    f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args
-                )
-                listed = await list_page(connection, query)
-            finally:
-                await tx.rollback()
-    finally:
-        await pool.close()
+    async with _on_a_larger_list(listing_url) as connection:
+        # As on a list ten times larger, where the defaults plan parallel scans.
+        for setting in ("min_parallel_table_scan_size", "parallel_setup_cost"):
+            await connection.execute(f"SET LOCAL {setting} = 0")
+        explained = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+        listed = await list_page(connection, query)
     plan = orjson.loads(explained)[0]["Plan"]
 
     assert listed.total == sum(1 for r in LISTED if "lobby" in r["search"]) + 100_000 // 100
     assert not {"Gather", "Gather Merge"} & _node_types(plan)
+
+
+@asynccontextmanager
+async def _on_a_larger_list(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the api's read pool, in a transaction (rolled back after: the module's
+    other tests see the rows of LISTED only) where 100k more streams are listed."""
+    pool = await make_read_pool(url, size=1)
+    try:
+        async with pool.acquire() as connection:
+            tx = connection.transaction()
+            await tx.start()
+            try:
+                await _fill(connection, 100_000)
+                yield connection
+            finally:
+                await tx.rollback()
+    finally:
+        await pool.close()
 
 
 async def _fill(connection: asyncpg.Connection, rows: int) -> None:
@@ -321,28 +328,18 @@ async def test_a_pages_generic_plan_reads_the_page_not_the_list(
     # know that a page is a few rows, and look those up rather than join whole tables.
     query = _query(column, descending=True, per_page=5, page=1, **filters)
     sql, args = page_statement(query)
-    pool = await make_read_pool(listing_url, size=1)
-    try:
-        async with pool.acquire() as connection:
-            tx = connection.transaction()
-            await tx.start()
-            try:  # rolled back: the module's other tests see the rows of LISTED only
-                await _fill(connection, 100_000)
-                await connection.execute(f"PREPARE generic_page AS {sql}")
-                literals = [
-                    str(a)
-                    if isinstance(a, int)
-                    else await connection.fetchval("SELECT quote_literal($1::text)", a)
-                    for a in args
-                ]
-                explained = await connection.fetchval(
-                    f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_page({', '.join(literals)})"
-                )
-                listed = await list_page(connection, query)
-            finally:
-                await tx.rollback()
-    finally:
-        await pool.close()
+    async with _on_a_larger_list(listing_url) as connection:
+        await connection.execute(f"PREPARE generic_page AS {sql}")
+        literals = [
+            str(a)
+            if isinstance(a, int)
+            else await connection.fetchval("SELECT quote_literal($1::text)", a)
+            for a in args
+        ]
+        explained = await connection.fetchval(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_page({', '.join(literals)})"
+        )
+        listed = await list_page(connection, query)
     plan = orjson.loads(explained)[0]["Plan"]
 
     assert len(listed.rows) == query.limit
