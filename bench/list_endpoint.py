@@ -58,6 +58,7 @@ class Options:
     naive_timeout_s: float
     skip_naive: bool
     naive_sample: float
+    max_lag_s: float
     profile: bool
     py_spy: str | None
     reuse_db: bool
@@ -112,6 +113,13 @@ def parse_args(argv: list[str] | None) -> Options:
         default=1.0,
         help="share of the requests answered the naive way too (seeded; default all)",
     )
+    parser.add_argument(
+        "--max-lag",
+        type=float,
+        default=5.0,
+        help="the live phase again on an api with STREAM_HEALTH_LIST_CACHE_MAX_LAG at this "
+        "many seconds (0: not run)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the api in an extra run")
     parser.add_argument("--py-spy", help="py-spy binary (default: on PATH or /tmp/pyspy/bin)")
     parser.add_argument(
@@ -134,6 +142,8 @@ def parse_args(argv: list[str] | None) -> Options:
         parser.error("--in-conditions must not exceed --streams")
     if not 0 < args.naive_sample <= 1:
         parser.error("--naive-sample must be within (0, 1]")
+    if args.max_lag < 0:
+        parser.error("--max-lag must be >= 0")
     if not 1 <= args.per_page <= 100:
         parser.error("--per-page must be within 1..100")
     py_spy = args.py_spy or shutil.which("py-spy")
@@ -153,6 +163,7 @@ def parse_args(argv: list[str] | None) -> Options:
         naive_timeout_s=args.naive_timeout,
         skip_naive=args.skip_naive,
         naive_sample=args.naive_sample,
+        max_lag_s=args.max_lag,
         profile=args.profile,
         py_spy=py_spy,
         reuse_db=args.reuse_db,
@@ -230,6 +241,7 @@ async def server_facts(database_url: str) -> dict[str, str]:
 
 
 CACHE_TTL = "STREAM_HEALTH_LIST_CACHE_TTL"
+CACHE_MAX_LAG = "STREAM_HEALTH_LIST_CACHE_MAX_LAG"
 CACHE_OFF = "0"
 CACHE_OUTCOMES = ("hit", "miss", "shared")
 
@@ -240,13 +252,15 @@ def default_cache_ttl_s() -> float:
     return float(default.total_seconds())
 
 
-def api_spec(run: Run, *, cache_ttl: str | None, name: str) -> WorkerSpec:
+def api_spec(
+    run: Run, *, cache_ttl: str | None, name: str, max_lag: str | None = None
+) -> WorkerSpec:
     """`stream-health api` on the bench database, a free port, the run's service token.
 
     `cache_ttl`: its list page cache TTL (None: the api's default, whatever the environment
-    says); the log goes to `<name>.log`.
+    says); `max_lag` likewise its cache's max lag; the log goes to `<name>.log`.
     """
-    hidden = ("STREAM_HEALTH_CONDITIONS", CACHE_TTL)
+    hidden = ("STREAM_HEALTH_CONDITIONS", CACHE_TTL, CACHE_MAX_LAG)
     env = {k: v for k, v in os.environ.items() if k not in hidden}
     port = free_port()
     env.update(
@@ -257,16 +271,18 @@ def api_spec(run: Run, *, cache_ttl: str | None, name: str) -> WorkerSpec:
     )
     if cache_ttl is not None:
         env[CACHE_TTL] = cache_ttl
+    if max_lag is not None:
+        env[CACHE_MAX_LAG] = max_lag
     argv = [str(CLI), "api"]
     return WorkerSpec(argv=argv, env=env, port=port, log_path=run.log_dir / f"{name}.log")
 
 
 @asynccontextmanager
 async def running_api(
-    run: Run, *, cache_ttl: str | None, name: str
+    run: Run, *, cache_ttl: str | None, name: str, max_lag: str | None = None
 ) -> AsyncIterator[WorkerProcess]:
     """An api process, ready; stopped on exit."""
-    spec = api_spec(run, cache_ttl=cache_ttl, name=name)
+    spec = api_spec(run, cache_ttl=cache_ttl, name=name, max_lag=max_lag)
     api = WorkerProcess(spec)
     try:
         ready = await wait_ready(api, run.options.ready_timeout_s)
@@ -666,6 +682,18 @@ async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
         }
         api.sample()
         out["api_cached_peak_rss_kb"] = api.peak_kb
+    if o.max_lag_s > 0:
+        lag = f"{o.max_lag_s:g}"
+        async with running_api(run, cache_ttl=None, max_lag=lag, name="api-lagged") as api:
+            await wait_listening(api.spec.port)
+            say(f"throughput with a commit every {LIVE_COMMIT_EVERY_S:g} s, max lag {lag} s")
+            async with committing(run, LIVE_COMMIT_EVERY_S) as commits:
+                lagged = await cached_throughput(run, api, targets, "throughput-cached-lagged")
+            out["throughput_cached_lagged"] = lagged | {
+                "commit_every_s": LIVE_COMMIT_EVERY_S,
+                "commits": commits[0],
+                "max_lag_s": o.max_lag_s,
+            }
     return out
 
 
@@ -852,6 +880,7 @@ async def benchmark(run: Run) -> dict[str, Any]:
         "latency_cached": api["latency_cached"],
         "throughput_first_cached": api["throughput_first_cached"],
         "throughput_cached_live": api["throughput_cached_live"],
+        "throughput_cached_lagged": api.get("throughput_cached_lagged"),
         "api_peak_rss_kb": api.get("api_peak_rss_kb"),
         "api_cached_peak_rss_kb": api.get("api_cached_peak_rss_kb"),
         "requests": [dict(r) for r in requests],

@@ -158,6 +158,7 @@ def list_cache(settings: Settings, registry: CollectorRegistry) -> PageCache:
     return PageCache(
         ttl_s=settings.list_cache_ttl.total_seconds(),
         max_bytes=LIST_CACHE_BYTES,
+        max_lag_s=settings.list_cache_max_lag.total_seconds(),
         on_outcome=lambda outcome: requests.labels(outcome=outcome).inc(),
     )
 

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # The longest the api keeps a rendered list page for identical requests (0: not at all).
     # A page goes sooner, as soon as PostgreSQL reports a commit to the data it shows.
     list_cache_ttl: timedelta = timedelta(seconds=60)
+    # How long after its query a kept page may still be served once the data under it changed
+    # (0: never; a page goes with the change). Above 0 the list may trail its data by that much.
+    list_cache_max_lag: timedelta = timedelta(0)
     expose_stream_credentials: bool = False
     # Callback statuses that count as a reconnection of the job's camera stream (SPEC 2.4).
     analytics_down_statuses: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7])
@@ -163,6 +166,7 @@ class Settings(BaseSettings):
         "list_flush_interval",
         "list_backlog_interval",
         "list_cache_ttl",
+        "list_cache_max_lag",
         mode="before",
     )
     @classmethod
@@ -191,7 +195,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive duration (seconds, or ISO 8601 such as PT5M)")
         return value
 
-    @field_validator("list_cache_ttl")
+    @field_validator("list_cache_ttl", "list_cache_max_lag")
     @classmethod
     def _not_negative(cls, value: timedelta) -> timedelta:
         if value < timedelta(0):

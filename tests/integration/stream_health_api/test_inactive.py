@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -513,3 +514,47 @@ async def test_with_the_page_cache_on_a_page_is_kept_until_its_data_changes(
     assert refused.status_code == 401
     assert [i["uuid"] for i in after.json()["data"]] == [uid]
     assert outcomes == {"hit": 1, "miss": 3}
+
+
+async def test_with_a_max_lag_a_page_outlives_a_change_until_the_lag_has_passed(
+    stack: tuple[Any, ...],
+) -> None:
+    _, _, fleet = stack
+    lag_s = 4.0
+    settings = fleet.settings.model_copy(
+        update={
+            "list_cache_ttl": timedelta(seconds=60),
+            "list_cache_max_lag": timedelta(seconds=lag_s),
+        }
+    )
+    uid = str(uuid.uuid4())
+    domain = f"lagged-{uid[:8]}.vms.local"
+    await fleet.apply([fleet.snapshot("servers", 930, server_doc(930, domain))])
+    await fleet.apply(
+        [fleet.snapshot("streams", 932, stream_doc(932, uid, camera_id=931, server_id=930))]
+    )
+    heard = "stream_health_api_list_changes_total"
+    async with api_client(settings) as cached:
+        listening = "stream_health_api_list_cache_listening"
+        await until(lambda: _metric_is(cached, listening, 1), 5, "the api listening")
+        asked = time.monotonic()  # the page's query starts after this
+        before = await _get(cached, domain=domain, sort="id")
+        changes = await _metric(cached, heard)
+        await fleet.apply([fleet.event("stream:reconnect", uid, server=domain)])
+        await until(lambda: _metric_is(cached, heard, changes + 1), 5, "the commit heard")
+        within = await _get(cached, domain=domain, sort="id")
+        within_s = time.monotonic() - asked
+
+        async def shows_the_stream() -> bool:
+            page = await _get(cached, domain=domain, sort="id")
+            return bool(page.json()["data"])
+
+        await until(shows_the_stream, lag_s + 5, "the page read afresh", every_s=0.1)
+        fresh_s = time.monotonic() - asked
+
+    # The commit is heard, yet the page rendered before it is served until the lag has
+    # passed since its query, then read afresh.
+    assert before.json()["data"] == []
+    assert within_s < lag_s  # (else this machine was too slow to tell)
+    assert within.content == before.content
+    assert fresh_s >= lag_s - 0.5  # the query began within the half second after `asked`

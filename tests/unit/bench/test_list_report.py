@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.list_endpoint import parse_cache_counts
-from bench.list_report import cached_lines, cold_label
+from bench.list_report import cached_lines, cached_target_lines, cold_label
 
 PARAMETERS = {"concurrency": 16}
 
@@ -112,3 +112,39 @@ def test_throughput_with_commits_during_the_run_is_reported_with_their_cadence()
         "load generator 5% of a core"
     ]
     assert "- page cache (warm-up included): hit 25%, miss 75%, shared 0% of requests" in lines
+
+
+def test_the_live_load_with_a_max_lag_names_the_lag_and_what_it_trades() -> None:
+    cache = {"hit": 900.0, "miss": 100.0, "shared": 0.0}
+    doc = {
+        "throughput": _phase(150),
+        "throughput_cached": _phase(1200, cache=cache, cache_ttl_s=60.0),
+        "throughput_cached_live": _phase(
+            180, cache=cache, cache_ttl_s=60.0, commit_every_s=1.0, commits=36
+        ),
+        "throughput_cached_lagged": _phase(
+            1100, cache=cache, cache_ttl_s=60.0, commit_every_s=1.0, commits=36, max_lag_s=5.0
+        ),
+    }
+
+    lines = cached_lines(doc, PARAMETERS)
+    targets = cached_target_lines(doc)
+
+    assert any(
+        line.startswith(
+            "Throughput, the whole matrix, page cache on and a max lag of 5 s "
+            "(STREAM_HEALTH_LIST_CACHE_MAX_LAG), a commit to the list's data every 1 s "
+            "(36 commits, as a live worker's): **1,100 requests/s**"
+        )
+        for line in lines
+    )
+    assert targets[-1] == (
+        "- 1,100 requests/s over the matrix with the page cache on, a commit every 1 s and a "
+        "max lag of 5 s (met; the list may then trail its data by up to 5 s)"
+    )
+
+
+def test_a_run_without_the_lagged_phase_reports_none() -> None:
+    doc = {"throughput": _phase(150), "throughput_cached_lagged": None}
+
+    assert cached_lines(doc, PARAMETERS) == []

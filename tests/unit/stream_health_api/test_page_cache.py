@@ -38,11 +38,20 @@ class Pages:
 
 
 def _cache(
-    clock: Clock, *, ttl_s: float = 1.0, max_bytes: int = 1024, armed: bool = True
+    clock: Clock,
+    *,
+    ttl_s: float = 1.0,
+    max_bytes: int = 1024,
+    max_lag_s: float = 0.0,
+    armed: bool = True,
 ) -> tuple[PageCache, Counter[str]]:
     outcomes: Counter[str] = Counter()
     cache = PageCache(
-        ttl_s=ttl_s, max_bytes=max_bytes, clock=clock, on_outcome=lambda o: outcomes.update([o])
+        ttl_s=ttl_s,
+        max_bytes=max_bytes,
+        max_lag_s=max_lag_s,
+        clock=clock,
+        on_outcome=lambda o: outcomes.update([o]),
     )
     if armed:
         cache.arm()
@@ -298,3 +307,86 @@ async def test_a_page_is_kept_no_longer_than_it_says_it_stays_true() -> None:
     renewed = await _get(cache, pages, "a")
 
     assert (kept, renewed) == (b"a@1", b"a@2")
+
+
+async def test_with_a_max_lag_a_change_keeps_a_page_until_the_lag_after_its_query() -> None:
+    clock, pages = Clock(), Pages()
+    cache, outcomes = _cache(clock, ttl_s=60, max_lag_s=5)
+
+    await _get(cache, pages, "a")  # its query starts at 1000
+    clock.now += 3
+    cache.invalidate()
+    within = await _get(cache, pages, "a")
+    clock.now += 1.999
+    still = await _get(cache, pages, "a")
+    clock.now += 0.001
+    after = await _get(cache, pages, "a")
+    cache.invalidate()  # the new page's query started at 1005: kept until 1010
+    clock.now += 4.999
+    again = await _get(cache, pages, "a")
+
+    assert (within, still, after, again) == (b"a@1", b"a@1", b"a@2", b"a@2")
+    assert outcomes == {MISS: 2, HIT: 3}
+
+
+async def test_with_a_max_lag_an_unchanged_page_lives_its_ttl() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock, ttl_s=60, max_lag_s=5)
+
+    await _get(cache, pages, "a")
+    clock.now += 59.999
+    kept = await _get(cache, pages, "a")
+    clock.now += 0.001
+
+    assert (kept, await _get(cache, pages, "a")) == (b"a@1", b"a@2")
+
+
+async def test_with_a_max_lag_a_page_read_across_a_change_is_kept_the_lag_after_its_start() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock, ttl_s=60, max_lag_s=5)
+    release = asyncio.Event()
+
+    reading = asyncio.create_task(cache.get("a", _held(release, b"old")))
+    await asyncio.sleep(0)
+    cache.invalidate()
+    clock.now += 1
+    release.set()
+    assert await reading == b"old"
+    clock.now += 3.999
+    kept = await _get(cache, pages, "a")
+    clock.now += 0.001
+
+    assert (kept, await _get(cache, pages, "a")) == (b"old", b"a@1")
+
+
+async def test_a_slower_older_query_does_not_replace_a_later_page() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock, ttl_s=60, max_lag_s=5)
+    release = asyncio.Event()
+
+    older = asyncio.create_task(cache.get("a", _held(release, b"older")))
+    await asyncio.sleep(0)
+    cache.invalidate()  # the next request cannot join the older query: it runs its own
+    clock.now += 1
+    newer = await _get(cache, pages, "a")
+    release.set()
+    await older
+
+    assert newer == b"a@1"
+    assert await _get(cache, pages, "a") == b"a@1"
+
+
+async def test_with_a_max_lag_disarming_still_drops_every_page() -> None:
+    clock, pages = Clock(), Pages()
+    cache, _ = _cache(clock, ttl_s=60, max_lag_s=5)
+
+    await _get(cache, pages, "a")
+    cache.disarm()
+    cache.arm()
+
+    assert await _get(cache, pages, "a") == b"a@2"
+
+
+def test_a_negative_max_lag_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_lag_s"):
+        PageCache(ttl_s=1, max_bytes=1, max_lag_s=-1)

@@ -72,6 +72,7 @@ def test_spec_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) ->
         ("STREAM_HEALTH_SERVER_STALE_AFTER", "PT0S", "server_stale_after"),
         ("STREAM_HEALTH_LIST_CACHE_TTL", "-1", "list_cache_ttl"),
         ("STREAM_HEALTH_LIST_CACHE_TTL", "soon", "list_cache_ttl"),
+        ("STREAM_HEALTH_LIST_CACHE_MAX_LAG", "-1s", "list_cache_max_lag"),
     ],
 )
 def test_invalid_environment_names_the_field(
@@ -112,6 +113,16 @@ def test_the_list_cache_ttl_defaults_to_a_minute_and_zero_turns_it_off(
         monkeypatch.setenv("STREAM_HEALTH_LIST_CACHE_TTL", value)
 
     assert Settings().list_cache_ttl.total_seconds() == seconds
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 0), ("5", 5), ("PT2S", 2)])
+def test_the_list_cache_max_lag_defaults_to_none(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, seconds: float
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("STREAM_HEALTH_LIST_CACHE_MAX_LAG", value)
+
+    assert Settings().list_cache_max_lag.total_seconds() == seconds
 
 
 def test_compacted_topics_are_the_snapshot_topics() -> None:
