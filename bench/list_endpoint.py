@@ -353,6 +353,15 @@ async def committing(run: Run, every_s: float) -> AsyncIterator[list[int]]:
         await conn.close()
 
 
+async def live_throughput(
+    run: Run, api: WorkerProcess, targets: list[str], name: str
+) -> dict[str, Any]:
+    """The cached throughput phase while a stand-in for a live worker commits."""
+    async with committing(run, LIVE_COMMIT_EVERY_S) as commits:
+        result = await cached_throughput(run, api, targets, name)
+    return result | {"commit_every_s": LIVE_COMMIT_EVERY_S, "commits": commits[0]}
+
+
 async def wait_listening(port: int, timeout_s: float = 10.0) -> None:
     """Until the api listens for changes to the list (its page cache keeps pages from then)."""
     deadline = time.monotonic() + timeout_s
@@ -674,12 +683,9 @@ async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
             run, api, firsts, "throughput-first-pages-cached"
         )
         say(f"throughput with the page cache on and a commit every {LIVE_COMMIT_EVERY_S:g} s")
-        async with committing(run, LIVE_COMMIT_EVERY_S) as commits:
-            live = await cached_throughput(run, api, targets, "throughput-cached-live")
-        out["throughput_cached_live"] = live | {
-            "commit_every_s": LIVE_COMMIT_EVERY_S,
-            "commits": commits[0],
-        }
+        out["throughput_cached_live"] = await live_throughput(
+            run, api, targets, "throughput-cached-live"
+        )
         api.sample()
         out["api_cached_peak_rss_kb"] = api.peak_kb
     if o.max_lag_s > 0:
@@ -687,13 +693,8 @@ async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
         async with running_api(run, cache_ttl=None, max_lag=lag, name="api-lagged") as api:
             await wait_listening(api.spec.port)
             say(f"throughput with a commit every {LIVE_COMMIT_EVERY_S:g} s, max lag {lag} s")
-            async with committing(run, LIVE_COMMIT_EVERY_S) as commits:
-                lagged = await cached_throughput(run, api, targets, "throughput-cached-lagged")
-            out["throughput_cached_lagged"] = lagged | {
-                "commit_every_s": LIVE_COMMIT_EVERY_S,
-                "commits": commits[0],
-                "max_lag_s": o.max_lag_s,
-            }
+            lagged = await live_throughput(run, api, targets, "throughput-cached-lagged")
+            out["throughput_cached_lagged"] = lagged | {"max_lag_s": o.max_lag_s}
     return out
 
 

@@ -7,6 +7,7 @@ import copy
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -476,20 +477,33 @@ async def _metric_is(client: httpx.AsyncClient, series: str, value: float) -> bo
     return await _metric(client, series) >= value
 
 
+async def _stream_on_its_own_server(fleet: Any, name: str, server_id: int) -> tuple[str, str]:
+    """A new stream (uid) on a new server (domain) of its own: a list filter no other test's
+    rows pass. The camera is `server_id + 1`, the stream `server_id + 2`."""
+    uid = str(uuid.uuid4())
+    domain = f"{name}-{uid[:8]}.vms.local"
+    await fleet.apply([fleet.snapshot("servers", server_id, server_doc(server_id, domain))])
+    stream = stream_doc(server_id + 2, uid, camera_id=server_id + 1, server_id=server_id)
+    await fleet.apply([fleet.snapshot("streams", server_id + 2, stream)])
+    return uid, domain
+
+
+@asynccontextmanager
+async def _listening_client(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an api with `settings`, once its list cache listens for changes."""
+    async with api_client(settings) as client:
+        listening = "stream_health_api_list_cache_listening"
+        await until(lambda: _metric_is(client, listening, 1), 5, "the api listening")
+        yield client
+
+
 async def test_with_the_page_cache_on_a_page_is_kept_until_its_data_changes(
     stack: tuple[Any, ...],
 ) -> None:
     _, _, fleet = stack
     settings = fleet.settings.model_copy(update={"list_cache_ttl": timedelta(seconds=60)})
-    uid = str(uuid.uuid4())
-    domain = f"cached-{uid[:8]}.vms.local"
-    await fleet.apply([fleet.snapshot("servers", 920, server_doc(920, domain))])
-    await fleet.apply(
-        [fleet.snapshot("streams", 922, stream_doc(922, uid, camera_id=921, server_id=920))]
-    )
-    listening = "stream_health_api_list_cache_listening"
-    async with api_client(settings) as cached:
-        await until(lambda: _metric_is(cached, listening, 1), 5, "the api listening")
+    uid, domain = await _stream_on_its_own_server(fleet, "cached", 920)
+    async with _listening_client(settings) as cached:
         before = await _get(cached, domain=domain, sort="id")
         again = await _get(cached, domain=domain, sort="id")
         reordered = await cached.get(f"{PATH}?sort=id&domain={domain}", headers=bearer())
@@ -527,16 +541,9 @@ async def test_with_a_max_lag_a_page_outlives_a_change_until_the_lag_has_passed(
             "list_cache_max_lag": timedelta(seconds=lag_s),
         }
     )
-    uid = str(uuid.uuid4())
-    domain = f"lagged-{uid[:8]}.vms.local"
-    await fleet.apply([fleet.snapshot("servers", 930, server_doc(930, domain))])
-    await fleet.apply(
-        [fleet.snapshot("streams", 932, stream_doc(932, uid, camera_id=931, server_id=930))]
-    )
+    uid, domain = await _stream_on_its_own_server(fleet, "lagged", 930)
     heard = "stream_health_api_list_changes_total"
-    async with api_client(settings) as cached:
-        listening = "stream_health_api_list_cache_listening"
-        await until(lambda: _metric_is(cached, listening, 1), 5, "the api listening")
+    async with _listening_client(settings) as cached:
         asked = time.monotonic()  # the page's query starts after this
         before = await _get(cached, domain=domain, sort="id")
         changes = await _metric(cached, heard)
