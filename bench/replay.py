@@ -17,7 +17,6 @@ import asyncio
 import gc
 import random
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any, TypeAlias
@@ -123,13 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.collect()
     per_event = statistics.median(worker_s) / len(records) * 1e6
     base = statistics.median(baseline_s) / len(records) * 1e6
-    compiled = sorted(
-        name
-        for name, module in sys.modules.items()
-        if name.startswith(("stream_health", "stream_health_worker"))
-        and str(getattr(module, "__file__", "")).endswith((".so", ".pyd"))
-    )
-    print(f"events {len(records):,}; repeats {options.repeats}; compiled modules: {len(compiled)}")
+    print(f"events {len(records):,}; repeats {options.repeats}")
     print(f"worker Python: median {per_event:.2f} µs/event ({1e6 / per_event:,.0f} events/s)")
     print(f"decode only:   median {base:.2f} µs/event; ratio {per_event / base:.1f}x")
     print(f"outputs per repeat (changes, outgoing): {sorted(produced)}")

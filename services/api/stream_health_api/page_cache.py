@@ -182,9 +182,9 @@ class PageCache:
     def _store(self, key: Hashable, entry: _Entry) -> None:
         now = self._clock()
         old = self._entries.get(key)
-        if old is not None and old.started > entry.started:
-            return  # a later query's page is kept already
         if old is not None:
+            if old.started > entry.started:
+                return  # a later query's page is kept already
             del self._entries[key]
             self._bytes -= len(old.body)
         if entry.expires_at <= now or len(entry.body) > self._max_bytes:
