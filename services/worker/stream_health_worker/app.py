@@ -59,13 +59,20 @@ def _subscriber(broker: KafkaBroker, settings: Settings, listener: SeekToStoredO
         partition_assignment_strategy=(RangePartitionAssignor,),
         listener=listener,
         ack_policy=AckPolicy.MANUAL,
-        decoder=_raw,
+        decoder=no_body,
     )
 
 
-def _raw(body: Any) -> Any:
-    # Keep the bytes: records are classified and validated by the worker itself.
-    return body
+def no_body(_message: Any) -> None:
+    """The batch's decoded body: none. The handler reads the records off the message, as
+    bytes: the worker classifies and validates them itself.
+
+    FastStream caches what the decoder returns on the message. A decoder that returned the
+    message itself made it reference itself, so a consumed batch (records, values, headers)
+    was freed only by a full garbage collection, many batches later: about 160,000 records
+    were held at once in the benchmark.
+    """
+    return None
 
 
 def build_rules(settings: Settings) -> Rules:

@@ -1,0 +1,48 @@
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+
+from stream_health.config.settings import Settings
+from stream_health_worker import app as app_module
+
+
+@pytest.fixture
+def no_cycle_collection() -> Iterator[None]:
+    """Only reference counting frees objects: what a cycle holds stays until the end."""
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@pytest.mark.usefixtures("no_cycle_collection")
+async def test_a_consumed_batch_is_freed_as_soon_as_its_handler_returns() -> None:
+    # With the worker's subscriber, a batch must not outlive its handling: a message that
+    # references itself waits for a full collection, and the worker held ~16 batches that way.
+    settings = Settings()
+    broker = KafkaBroker()
+    listener: Any = None  # TestKafkaBroker assigns no partitions
+    subscriber = app_module._subscriber(broker, settings, listener)
+    handled: list[weakref.ref[Any]] = []
+    bodies: list[bytes] = []
+
+    async def consume(message: KafkaMessage) -> None:
+        bodies.extend(record.value for record in message.raw_message)
+        handled.append(weakref.ref(message))
+
+    subscriber(consume)
+    async with TestKafkaBroker(broker):
+        for value in (b'{"a": 1}', b"not json"):
+            await broker.publish(value, settings.topics.media_events)
+
+    assert bodies == [b'{"a": 1}', b"not json"]  # the values reach the handler as bytes
+    assert len(handled) == 2
+    assert [ref() for ref in handled] == [None, None]
