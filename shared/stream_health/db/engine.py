@@ -13,6 +13,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# asyncpg expires each cached prepared statement with a timer set when it is prepared, and a
+# timer keeps the context it was set in: whatever the caller's context variables held then
+# (FastStream's current message: a whole batch of records) stayed alive for the lifetime,
+# 300 s by default. The LRU bound alone keeps the cache small; no timers.
+NO_STATEMENT_EXPIRY = 0
+
 
 def make_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
     """An asyncpg engine that checks connections before use (PostgreSQL may have restarted)."""
@@ -22,7 +28,10 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         hide_parameters=True,  # error messages would quote inventory (stream urls, passwords)
-        connect_args={"server_settings": {"application_name": "stream-health"}},
+        connect_args={
+            "server_settings": {"application_name": "stream-health"},
+            "max_cached_statement_lifetime": NO_STATEMENT_EXPIRY,
+        },
     )
 
 
@@ -72,5 +81,6 @@ async def make_read_pool(database_url: str, *, size: int = 10) -> Any:
         min_size=1,
         max_size=size,
         statement_cache_size=READ_STATEMENTS,
+        max_cached_statement_lifetime=NO_STATEMENT_EXPIRY,
         server_settings={"application_name": "stream-health-api", **READ_PLANNER},
     )

@@ -1,10 +1,13 @@
 import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from stream_health.db.engine import make_engine, make_sessions
+from stream_health.db.engine import driver_connection, make_engine, make_read_pool, make_sessions
 from stream_health.logs import JsonFormatter
 
 STREAM_URL = "rtsp://admin:cam3ra-Pa55@10.0.0.7:554/live"
@@ -29,3 +32,44 @@ async def test_a_failed_statement_logs_neither_its_parameters_nor_a_password(
     assert "cam3ra-Pa55" in str(caught.value)  # but the driver's message quotes the value...
     assert "cam3ra-Pa55" not in line  # ...which the log line masks
     assert "rtsp://admin:***@10.0.0.7" in line
+
+
+class _Batch:
+    """Stands for what a caller's context holds while it queries (FastStream: the batch)."""
+
+
+_HOLDING: ContextVar[_Batch | None] = ContextVar("holding", default=None)
+
+
+async def _held_after(query: Callable[[str], Awaitable[object]]) -> weakref.ref[_Batch]:
+    """Run a statement no connection has prepared yet while the context holds a batch; a
+    reference to the batch once the context no longer does."""
+    batch = _Batch()
+    token = _HOLDING.set(batch)
+    try:
+        await query(f"SELECT {id(batch)}::bigint AS n")  # a text new to the statement cache
+    finally:
+        _HOLDING.reset(token)
+    return weakref.ref(batch)
+
+
+async def test_a_prepared_statement_keeps_nothing_of_its_callers_context(
+    migrated_database_url: str,
+) -> None:
+    # Checked while the connection is still held: releasing one to a pool sets the pool's
+    # idle timer in the releaser's context (one per pooled connection, not per statement).
+    engine = make_engine(migrated_database_url, pool_size=1)
+    try:
+        async with make_sessions(engine)() as session:
+            conn = await driver_connection(session)
+            held = await _held_after(conn.fetch)
+            assert held() is None  # freed at once, not when a statement timer fires minutes later
+    finally:
+        await engine.dispose()
+    pool = await make_read_pool(migrated_database_url, size=1)
+    try:
+        async with pool.acquire() as conn:
+            read = await _held_after(conn.fetch)
+            assert read() is None
+    finally:
+        await pool.close()
