@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -136,6 +137,21 @@ def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> 
     )
 
 
+# One frozenset per distinct stored set: a frozenset takes ~200 B, and streams share a few sets
+# (a worker that restarts loads every window it touches).
+_CONDITION_SETS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def _conditions(names: list[str]) -> frozenset[str]:
+    key = tuple(names)
+    found = _CONDITION_SETS.get(key)
+    if found is None:
+        if len(_CONDITION_SETS) >= 1024:
+            _CONDITION_SETS.clear()
+        found = _CONDITION_SETS[key] = frozenset(names)
+    return found
+
+
 def from_row(row: Any) -> StreamWindow:
     """The stream a stored row describes."""
     state_version, presence_version, counters_version = _unpack_versions(row["versions"])
@@ -143,7 +159,7 @@ def from_row(row: Any) -> StreamWindow:
         uid=row["uid"],
         stamps=bytes(row["stamps"]),
         last_reconnect_ms=row["last_reconnect_ms"],
-        server_state=row["server_state"],
+        server_state=None if row["server_state"] is None else sys.intern(row["server_state"]),
         server_state_version=state_version,
         present=row["present"],
         presence_version=presence_version,
@@ -159,7 +175,7 @@ def from_row(row: Any) -> StreamWindow:
             increased=row["increased"],
             managed=row["managed"],
         ),
-        conditions=frozenset(row["conditions"]),
+        conditions=_conditions(row["conditions"]),
         seq=row["seq"],
     )
 

@@ -7,6 +7,7 @@ timer happened to fire. Redelivered inputs are recognised and change nothing.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from stream_health.domain import window
@@ -110,7 +111,8 @@ def on_server_state(
     if stamp <= stream.server_state_version:
         outcome.duplicate = stamp == stream.server_state_version
         return outcome
-    stream.server_state, stream.server_state_version = state, stamp
+    # One string per distinct state, shared by every window (each event decodes its own copy).
+    stream.server_state, stream.server_state_version = sys.intern(state), stamp
     outcome.changes += _reclassify_at_event(
         stream, rules, at_ms=at_ms, now_ms=now_ms, cause=Cause.STREAM_STATE
     )

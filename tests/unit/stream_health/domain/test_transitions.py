@@ -441,3 +441,15 @@ def test_extra_drain_ticks_anywhere_change_no_emitted_change(
 
     assert ticked_changes == plain_changes
     assert ticked_stream == plain_stream
+
+
+def test_windows_in_the_same_state_share_one_string() -> None:
+    # Each event decodes its own copy of the state; windows keep one shared string.
+    states = ["".join(["disab", "led"]) for _ in range(2)]
+    assert states[0] is not states[1]
+    windows = [StreamWindow(f"{UID}-{i}") for i in range(2)]
+    for stream, state in zip(windows, states, strict=True):
+        on_server_state(stream, RULES, at_ms=5, event_id=1, state=state, now_ms=5)
+
+    assert windows[0].server_state == "disabled"
+    assert windows[0].server_state is windows[1].server_state
