@@ -1,7 +1,8 @@
 from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
-from stream_health.domain.stream import Rules
-from stream_health_worker.owner import WindowOwner
+from stream_health.domain import window
+from stream_health.domain.stream import Rules, StreamWindow
+from stream_health_worker.owner import STALE_FLOOR, WindowOwner
 
 TOPICS = TopicNames()
 
@@ -61,3 +62,29 @@ def test_a_flush_commits_only_while_nobody_else_advanced_its_partitions() -> Non
     assert not owner.owns_as_stored({**ours, (TOPICS.signals, 0): 4}, {0})
     owner.revoked([1])
     assert not owner.owns_as_stored(ours, {1})
+
+
+def test_the_timer_keeps_stale_wake_ups_within_a_quarter_of_the_live_ones() -> None:
+    owner = _owner(0)
+    uids = [f"u-{i}" for i in range(5_000)]
+    owner._cache[0] = {uid: StreamWindow(uid, conditions=frozenset({"incorrect"})) for uid in uids}
+    bound = len(uids) + len(uids) // 4 + STALE_FLOOR  # stale: at most a quarter, past a floor
+    stored: list[int] = []
+    for batch in range(1, 11):  # each batch moves every wake-up: a newer reconnection
+        for uid in uids:
+            stream = owner.window(0, uid)
+            stream.stamps, _ = window.insert(
+                stream.stamps, window.entry(batch * 1_000, batch), capacity=5
+            )
+        for first in range(0, len(uids), 500):  # stored in parts, as batches of fewer events
+            owner.rows({0: uids[first : first + 500]}, now_ms=batch * 1_000)
+            stored.append(len(owner._drains))
+
+    assert max(stored) <= bound
+    assert min(stored) < max(stored)  # rebuilt along the way
+    # The window keeps the 5 newest (6,000 to 10,000): the oldest leaves the 24 h count first.
+    # Every earlier wake-up is stale and fires nothing.
+    day = 24 * 3600 * 1000
+    assert owner.due(6_000 + day - 1) == {}
+    assert owner.due(6_000 + day) == {0: set(uids)}
+    assert owner._drains == []
