@@ -56,7 +56,7 @@ class Runtime:
     tracer: Tracer | None = None  # None: tracing is off
     list_interval_s: float = 1.0  # the admin list trails the windows by about this much
     backlog_interval_s: float = 30.0  # ... and by up to this much while consumption is behind
-    full_batch: int = 10_000  # a batch this large means more records were waiting
+    full_batch: int = 5_000  # a batch this large means more records were waiting
     clock: Callable[[], float] = time.monotonic  # seconds, for the flush timer
     _list_due: float = field(default=0.0, init=False)  # the next flush, under load
     _list_floor: float = field(default=0.0, init=False)  # the next flush, caught up
