@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 import orjson
 from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, Text
@@ -14,6 +14,8 @@ from sqlmodel import Field, SQLModel
 from stream_health.domain.stream import StreamFacts, StreamWindow
 
 _VERSION_BYTES = 16
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class StreamWindowRow(SQLModel, table=True):
@@ -95,17 +97,32 @@ def _unpack_versions(packed: bytes) -> list[int]:
     ]
 
 
-# The stored (sorted) form of each set of conditions: streams share a few interned sets.
-_SORTED: dict[frozenset[str], list[str]] = {}
+class _Shared(Generic[K, V]):
+    """One value made per distinct key and shared by every caller; the table is emptied
+    when full (streams share a few sets of conditions, so it hardly ever is)."""
+
+    def __init__(self, make: Callable[[K], V], *, limit: int = 1024) -> None:
+        self._make, self._limit = make, limit
+        self._made: dict[K, V] = {}
+
+    def __call__(self, key: K) -> V:
+        found = self._made.get(key)
+        if found is None:
+            if len(self._made) >= self._limit:
+                self._made.clear()
+            found = self._made[key] = self._make(key)
+        return found
 
 
-def _sorted(conditions: frozenset[str]) -> list[str]:
-    found = _SORTED.get(conditions)
-    if found is None:
-        if len(_SORTED) >= 1024:
-            _SORTED.clear()
-        found = _SORTED[conditions] = sorted(conditions)
-    return found
+def _sorted_names(conditions: frozenset[str]) -> list[str]:
+    return sorted(conditions)
+
+
+# The stored (sorted) form of each set of conditions.
+_sorted = _Shared(_sorted_names)
+# A loaded window's set of conditions: a frozenset takes ~200 B (a worker that restarts loads
+# every window it touches).
+_conditions = _Shared[tuple[str, ...], frozenset[str]](frozenset)
 
 
 def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> tuple[Any, ...]:
@@ -137,21 +154,6 @@ def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> 
     )
 
 
-# One frozenset per distinct stored set: a frozenset takes ~200 B, and streams share a few sets
-# (a worker that restarts loads every window it touches).
-_CONDITION_SETS: dict[tuple[str, ...], frozenset[str]] = {}
-
-
-def _conditions(names: list[str]) -> frozenset[str]:
-    key = tuple(names)
-    found = _CONDITION_SETS.get(key)
-    if found is None:
-        if len(_CONDITION_SETS) >= 1024:
-            _CONDITION_SETS.clear()
-        found = _CONDITION_SETS[key] = frozenset(names)
-    return found
-
-
 def from_row(row: Any) -> StreamWindow:
     """The stream a stored row describes."""
     state_version, presence_version, counters_version = _unpack_versions(row["versions"])
@@ -175,7 +177,7 @@ def from_row(row: Any) -> StreamWindow:
             increased=row["increased"],
             managed=row["managed"],
         ),
-        conditions=_conditions(row["conditions"]),
+        conditions=_conditions(tuple(row["conditions"])),
         seq=row["seq"],
     )
 
