@@ -43,8 +43,8 @@ DRAIN_TICK_S = 0.25  # a drained window leaves its condition within a second
 GAUGE_TICK_S = 5.0
 SERVER_GAUGE_TICK_S = 30.0  # streams per server: an aggregate over the list rows
 # Records per batch (one transaction). A batch of 10,000 costs ~10 MB in hand (records, their
-# parsed events, window rows) and about two are alive at once: at 5,000 the benchmark's worker
-# peaks ~20 MiB lower than at 10,000, at no measured cost in speed.
+# parsed events, window rows), and a census found the one before it still alive at times: at
+# 5,000 the benchmark's worker peaks ~20 MiB lower than at 10,000, at no measured cost in speed.
 MAX_RECORDS = 5_000
 RELAY_GRACE_S = 10.0  # on a clean stop, for the relay to publish what is committed
 
