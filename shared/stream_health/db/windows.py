@@ -114,12 +114,8 @@ class _Shared(Generic[K, V]):
         return found
 
 
-def _sorted_names(conditions: frozenset[str]) -> list[str]:
-    return sorted(conditions)
-
-
 # The stored (sorted) form of each set of conditions.
-_sorted = _Shared(_sorted_names)
+_sorted = _Shared[frozenset[str], list[str]](sorted)
 # A loaded window's set of conditions: a frozenset takes ~200 B (a worker that restarts loads
 # every window it touches).
 _conditions = _Shared[tuple[str, ...], frozenset[str]](frozenset)
