@@ -179,6 +179,10 @@ def markdown(doc: dict[str, Any], repeats: list[Repeat]) -> str:
     streams = gen["distinct_streams"]
     code = m["commit"] + (" + uncommitted changes" if m["uncommitted_changes"] else "")
     code += f"; worker from {m.get('worker_code', 'working tree')}"
+    tuning = m.get("worker_tuning") or {}
+    code += "; worker settings: " + (
+        ", ".join(f"{k}={v}" for k, v in sorted(tuning.items())) or "defaults"
+    )
     types = ", ".join(f"{k} {v:,}" for k, v in sorted(gen["types"].items()))
     lines = [
         f"### {doc['started_utc']} UTC, run `{doc['run_id']}`",

@@ -332,10 +332,15 @@ async def benchmark(run: Run) -> tuple[dict[str, Any], list[report.Repeat]]:
     doc = _document(run, produced, tally, repeats, idle_kb)
     doc["machine"] = report.machine(REPO, await postgres_version(o.database_url))
     doc["machine"]["worker_code"] = run.worker_code
+    doc["machine"]["worker_tuning"] = {v: os.environ[v] for v in TUNING if v in os.environ}
     if o.profile:
         doc["profile_top"] = await profile_run(run)
         print(doc["profile_top"])
     return doc, repeats
+
+
+# The worker's tuning variables (never secrets): a run records those it was given.
+TUNING = ("STREAM_HEALTH_BATCH_RECORDS", "STREAM_HEALTH_FETCH_PARTITION_BYTES")
 
 
 def _document(

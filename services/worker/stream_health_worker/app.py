@@ -31,7 +31,7 @@ from stream_health_worker.offsets import SeekToStoredOffsets
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
 from stream_health_worker.relay import Relay
-from stream_health_worker.runtime import MAX_RECORDS, Runtime
+from stream_health_worker.runtime import Runtime
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -52,7 +52,8 @@ def _subscriber(broker: KafkaBroker, settings: Settings, listener: SeekToStoredO
         batch=True,
         group_id=settings.consumer_group,
         auto_offset_reset="earliest",
-        max_records=MAX_RECORDS,
+        max_records=settings.batch_records,
+        max_partition_fetch_bytes=settings.fetch_partition_bytes,
         batch_timeout_ms=100,
         # Range gives one member partition N of every co-partitioned topic: one owner per stream.
         partition_assignment_strategy=(RangePartitionAssignor,),
@@ -137,6 +138,7 @@ def build_app(
         tracer=worker_tracer(tracing),
         list_interval_s=settings.list_flush_interval.total_seconds(),
         backlog_interval_s=settings.list_backlog_interval.total_seconds(),
+        full_batch=settings.batch_records,
     )
     subscriber(runtime.consume)
 

@@ -46,3 +46,17 @@ async def test_a_consumed_batch_is_freed_as_soon_as_its_handler_returns() -> Non
     assert bodies == [b'{"a": 1}', b"not json"]  # the values reach the handler as bytes
     assert len(handled) == 2
     assert [ref() for ref in handled] == [None, None]
+
+
+def test_the_subscriber_takes_batches_and_fetches_as_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAM_HEALTH_BATCH_RECORDS", "2500")
+    monkeypatch.setenv("STREAM_HEALTH_FETCH_PARTITION_BYTES", "262144")
+    settings = Settings()
+    listener: Any = None  # positions from PostgreSQL: not what this test is about
+
+    subscriber = app_module._subscriber(KafkaBroker(), settings, listener)
+
+    assert subscriber.max_records == 2_500
+    assert subscriber._connection_args["max_partition_fetch_bytes"] == 262_144

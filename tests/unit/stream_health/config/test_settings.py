@@ -73,6 +73,8 @@ def test_spec_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) ->
         ("STREAM_HEALTH_LIST_CACHE_TTL", "-1", "list_cache_ttl"),
         ("STREAM_HEALTH_LIST_CACHE_TTL", "soon", "list_cache_ttl"),
         ("STREAM_HEALTH_LIST_CACHE_MAX_LAG", "-1s", "list_cache_max_lag"),
+        ("STREAM_HEALTH_BATCH_RECORDS", "0", "batch_records"),
+        ("STREAM_HEALTH_FETCH_PARTITION_BYTES", "1024", "fetch_partition_bytes"),
     ],
 )
 def test_invalid_environment_names_the_field(
