@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     list_cache_max_lag: timedelta = timedelta(0)
     # Records the worker applies per batch (one transaction), and the most it fetches ahead per
     # partition: smaller holds less in memory and applies fewer events per second
-    # (bench/RESULTS.md, 2026-12-06 22:xx).
+    # (bench/RESULTS.md, 2026-12-06 22:00 / 22:05).
     batch_records: int = Field(default=BATCH_RECORDS, ge=1, le=100_000)
     fetch_partition_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     expose_stream_credentials: bool = False
