@@ -31,6 +31,8 @@ from stream_health.config.settings import TopicNames, load_settings
 REPO = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).parent / "stream-health"  # the venv's command, beside its python
 PROBLEMATIC_PERIOD_S = 3600  # the default `problematic` window: events older than this drop out
+# The worker's tuning variables (never secrets): a run records those it was given.
+TUNING = ("STREAM_HEALTH_BATCH_RECORDS", "STREAM_HEALTH_FETCH_PARTITION_BYTES")
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,10 +339,6 @@ async def benchmark(run: Run) -> tuple[dict[str, Any], list[report.Repeat]]:
         doc["profile_top"] = await profile_run(run)
         print(doc["profile_top"])
     return doc, repeats
-
-
-# The worker's tuning variables (never secrets): a run records those it was given.
-TUNING = ("STREAM_HEALTH_BATCH_RECORDS", "STREAM_HEALTH_FETCH_PARTITION_BYTES")
 
 
 def _document(
