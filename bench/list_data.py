@@ -18,7 +18,7 @@ import orjson
 from stream_health.credentials import mask_password
 from stream_health.db.listing import ListedStream, save_listing
 from stream_health.db.windows import add_condition_counts
-from stream_health.domain.classify import ANY_CONDITION
+from stream_health.domain.stream import ANY_CONDITION
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -487,7 +487,12 @@ async def _listing(conn: Any) -> int:
             row["reconnect_total"],
             row["last_reconnect_ms"],
         )
-    by_uid = {uid: ListedStream(uid, shown[uid], *registers[uid], facts=True) for uid in shown}
+    by_uid = {
+        uid: ListedStream(
+            uid, tuple(shown[uid]), tuple(shown[uid].values()), *registers[uid], facts=True
+        )
+        for uid in shown
+    }
     uids = sorted(by_uid)
     for start in range(0, len(uids), LISTING_CHUNK):
         chunk = uids[start : start + LISTING_CHUNK]

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 from stream_health.config.conditions import load_conditions
 from stream_health.db import listing
 from stream_health.db.listing import SHOWN_COUNTERS
-from stream_health.domain.classify import ANY_CONDITION
 from stream_health.domain.conditions import ReconnectCondition
+from stream_health.domain.stream import ANY_CONDITION
 from stream_health_api.params import SORTS as API_SORTS
 from stream_health_api.views import stream_document, sub_server_ids
 

@@ -13,8 +13,7 @@ import orjson
 import yaml
 
 from stream_health.config.conditions import parse_conditions
-from stream_health.domain.classify import ANY_CONDITION
-from stream_health.domain.stream import Cause, Rules, StateChange
+from stream_health.domain.stream import ANY_CONDITION, Cause, Rules, StateChange
 from stream_health_worker.outputs import state_change
 from tests.faults.workload import CONDITIONS, Workload
 from tests.unit.stream_health.domain.model import ModelStream

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stream_health.db.listing import MAX_PAGE_ROWS
-from stream_health.domain.classify import ANY_CONDITION
+from stream_health.domain.stream import ANY_CONDITION
 
 # sort parameter -> stream_list column (each has a (condition, column, uid) index)
 SORTS = {

@@ -34,7 +34,7 @@ from stream_health.db.windows import (
     save_partition_rules,
     save_windows,
 )
-from stream_health.domain.classify import listed_counts
+from stream_health.domain.classify import shown_counts
 from stream_health.domain.conditions import conditions_from_data, conditions_to_data
 from stream_health.domain.stream import Rules, StreamWindow
 from stream_health_worker.apply import Work
@@ -316,9 +316,11 @@ async def _take_listing(
 
 
 def _listed(window: StreamWindow, rules: Rules, now_ms: int, facts: bool) -> ListedStream:
+    conditions, counts = shown_counts(window, rules, at_ms=now_ms)
     return ListedStream(
         uid=window.uid,
-        counts=listed_counts(window, rules, at_ms=now_ms),
+        conditions=conditions,
+        counts=counts,
         reconnect_attempt=window.reconnect_attempt,
         reconnect_total=window.reconnect_total,
         reconnect_ms=window.last_reconnect_ms,

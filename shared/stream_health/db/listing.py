@@ -10,7 +10,7 @@ through its owner (see inventory.py), so the rows never keep a stale snapshot.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,7 +149,11 @@ class ListedStream:
     """What a list flush writes for one stream: its rows' counts and its window's registers."""
 
     uid: str
-    counts: Mapping[str, int]  # condition -> disconnections shown; empty: no rows
+    # Aligned: the conditions it is listed under (one tuple shared by the streams in the same
+    # conditions) and the disconnections shown under each; empty: no rows. A flush holds one
+    # of these per stream it writes, so no dict each.
+    conditions: tuple[str, ...]
+    counts: tuple[int, ...]
     reconnect_attempt: int | None
     reconnect_total: int | None
     reconnect_ms: int | None
@@ -180,9 +184,9 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
             s.facts,
         )
         for s in streams
-        for condition, count in s.counts.items()
+        for condition, count in zip(s.conditions, s.counts, strict=True)
     )
-    listed = any(s.counts for s in streams)
+    listed = any(s.conditions for s in streams)
     if listed:
         await conn.copy_records_to_table(
             "stream_list_flush", records=records, columns=_FLUSH_COLUMNS

@@ -71,27 +71,37 @@ def next_drain_ms(stream: StreamWindow, rules: Rules) -> int | None:
     return earliest
 
 
-ANY_CONDITION = "*"  # not a valid condition name: the list's "in any condition"
-
-
 def listed_counts(stream: StreamWindow, rules: Rules, *, at_ms: int) -> dict[str, int]:
     """The reconnections the admin list shows per held condition, and under ANY_CONDITION.
 
     A reconnect condition shows the count in its own window; a state condition and "any"
     show the count in the stream's longest window. Empty when the stream is in none.
     """
-    if not stream.conditions:
-        return {}
+    names, counts = shown_counts(stream, rules, at_ms=at_ms)
+    return dict(zip(names, counts, strict=True))
+
+
+def shown_counts(
+    stream: StreamWindow, rules: Rules, *, at_ms: int
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """`listed_counts` as two aligned tuples: the names (one tuple shared by every stream in
+    the same conditions) and their counts. A list flush holds this for every stream it
+    writes, so it is kept small: two tuples instead of a dict each."""
+    held = stream.conditions
+    if not held:
+        return (), ()
     times = window.times(stream.stamps)
     increased = stream.facts.increased
-    counts = {
-        name: window.count_times_after(times, at_ms - threshold.period_ms)
-        for name, threshold in rules.effective[increased]
-    }
-    longest = window.count_times_after(times, at_ms - rules.longest_ms[increased]) if counts else 0
-    shown = {name: counts.get(name, longest) for name in stream.conditions}
-    shown[ANY_CONDITION] = longest
-    return shown
+    longest = (
+        window.count_times_after(times, at_ms - rules.longest_ms[increased])
+        if rules.reconnect_thresholds
+        else 0
+    )
+    names, periods = rules.listed_layout(held, increased)
+    return names, tuple(
+        longest if period_ms is None else window.count_times_after(times, at_ms - period_ms)
+        for period_ms in periods
+    )
 
 
 def next_count_change_ms(stream: StreamWindow, rules: Rules, *, after_ms: int) -> int | None:

@@ -13,6 +13,8 @@ from stream_health.domain.conditions import (
     Threshold,
 )
 
+ANY_CONDITION = "*"  # not a valid condition name: the list's "in any condition"
+
 # What a stream is judged by, per condition in configuration order: (name, the stream state
 # it matches, None) for a state condition, (name, None, thresholds) for a reconnect condition.
 Judge = tuple[str, str | None, Threshold | None]
@@ -66,6 +68,9 @@ class Rules:
     _periods: dict[tuple[frozenset[str], bool], tuple[int, ...]] = field(
         init=False, repr=False, compare=False
     )
+    _layouts: dict[tuple[frozenset[str], bool], tuple[tuple[str, ...], tuple[int | None, ...]]] = (
+        field(init=False, repr=False, compare=False)
+    )
 
     def __post_init__(self) -> None:
         reconnect = self.conditions.reconnect_conditions
@@ -75,6 +80,7 @@ class Rules:
         object.__setattr__(self, "reconnect_thresholds", thresholds)
         object.__setattr__(self, "_sets", {})
         object.__setattr__(self, "_periods", {})
+        object.__setattr__(self, "_layouts", {})
         object.__setattr__(self, "names", self.conditions.names)
         object.__setattr__(self, "reconnect_names", frozenset(c.name for c in reconnect))
         effective = tuple(
@@ -111,6 +117,22 @@ class Rules:
         if found is None:
             periods = [t.period_ms for name, t in self.effective[increased] if name in held]
             found = self._periods[key] = (*periods, self.longest_ms[increased])
+        return found
+
+    def listed_layout(
+        self, held: frozenset[str], increased: bool
+    ) -> tuple[tuple[str, ...], tuple[int | None, ...]]:
+        """The names the admin list shows a stream in `held` under (each held condition, then
+        ANY_CONDITION), and the period of each one's count: a held reconnect condition's own,
+        None for the others (they show the count in the longest period). One pair of tuples
+        per distinct `held`, shared by every stream in it."""
+        key = (held, increased)
+        found = self._layouts.get(key)
+        if found is None:
+            own = dict(self.effective[increased])
+            names = (*held, ANY_CONDITION)
+            periods = tuple(own[n].period_ms if n in own else None for n in names)
+            found = self._layouts[key] = (names, periods)
         return found
 
     def clamp(self, at_ms: int, *, now_ms: int) -> tuple[int, bool]:

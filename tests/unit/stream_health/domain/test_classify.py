@@ -8,13 +8,13 @@ from hypothesis import strategies as st
 
 from stream_health.domain import window
 from stream_health.domain.classify import (
-    ANY_CONDITION,
     classify,
     listed_counts,
     next_count_change_ms,
     next_drain_ms,
     next_wake_ms,
     reconnect_counts,
+    shown_counts,
 )
 from stream_health.domain.conditions import (
     ConditionSet,
@@ -22,7 +22,7 @@ from stream_health.domain.conditions import (
     StateCondition,
     Threshold,
 )
-from stream_health.domain.stream import Rules, StreamFacts, StreamWindow
+from stream_health.domain.stream import ANY_CONDITION, Rules, StreamFacts, StreamWindow
 from tests.unit.stream_health.domain.strategies import rules as rules_strategy
 from tests.unit.stream_health.domain.strategies import stream_facts
 
@@ -222,6 +222,59 @@ def test_listed_counts_show_each_held_windows_count_and_the_longest_under_any() 
     # incorrect: stamps after 0 (five); disabled and any show the longest window's count.
     assert counts == {"incorrect": 5, "disabled": 5, ANY_CONDITION: 5}
     assert listed_counts(stream_with(10, 20), rules, at_ms=100) == {}  # in no condition
+
+
+@settings(max_examples=300)
+@given(
+    rules=rules_strategy(capacity=6, max_future_skew_ms=0),
+    stamps=st.lists(st.integers(0, 2_000), max_size=6),
+    held_mask=st.integers(0, 2**6 - 1),
+    retired=st.booleans(),
+    increased=st.booleans(),
+    at_ms=st.integers(0, 3_000),
+)
+def test_listed_counts_match_counting_the_stamps_of_each_shown_period(
+    rules: Rules,
+    stamps: list[int],
+    held_mask: int,
+    retired: bool,
+    increased: bool,
+    at_ms: int,
+) -> None:
+    held = {n for i, n in enumerate(rules.names) if held_mask >> i & 1}
+    if retired:
+        held.add("retired")  # held under an earlier configuration, no longer configured
+    stream = stream_with(*stamps, held=frozenset(held))
+    stream.facts = StreamFacts(increased=increased)
+
+    # Brute force, from the configuration: a held reconnect condition shows the stamps
+    # within its own period (its increased one for such cameras), every other name and
+    # "any" those within the longest period (none when nothing counts reconnections).
+    periods = {
+        c.name: c.threshold(increased_reconnect=increased).period_ms
+        for c in rules.reconnect_conditions
+    }
+
+    def within(period_ms: int) -> int:
+        return sum(1 for t in stamps if t > at_ms - period_ms)
+
+    longest = within(max(periods.values())) if periods else 0
+    expected = {n: within(periods[n]) if n in periods else longest for n in held}
+    if held:
+        expected[ANY_CONDITION] = longest
+
+    assert listed_counts(stream, rules, at_ms=at_ms) == expected
+
+
+def test_streams_in_the_same_conditions_share_one_tuple_of_shown_names() -> None:
+    rules = Rules(ConditionSet((ReconnectCondition("problematic", Threshold(2, 50, 1)),)))
+    first = shown_counts(stream_with(10, 20, held=IN), rules, at_ms=40)
+    second = shown_counts(stream_with(30, held=IN), rules, at_ms=40)
+
+    assert first == (("problematic", ANY_CONDITION), (2, 2))
+    assert second == (("problematic", ANY_CONDITION), (1, 1))
+    assert first[0] is second[0]  # what a list flush holds per stream: the counts alone
+    assert shown_counts(stream_with(10, 20), rules, at_ms=40) == ((), ())
 
 
 @settings(max_examples=300)
