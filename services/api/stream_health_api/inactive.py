@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from stream_health import jsonbytes
 from stream_health.db.listing import ListQuery, list_page, server_documents
 from stream_health_api.auth import Authenticator
 from stream_health_api.http import (
@@ -173,7 +174,7 @@ def inactive_router(
             total=listed.total,
             count=len(items),
         )
-        body = orjson.dumps({"data": items, "links": links, "meta": meta})
+        body = jsonbytes.dumps({"data": items, "links": links, "meta": meta})  # kept in the cache
         return Page(body) if keep_ms is None else Page(body, keep_s=keep_ms / 1000)
 
     async def answer(request: Request, raw: Mapping[str, Any]) -> Response:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from stream_health import jsonbytes
 from stream_health.credentials import mask_password
 
 # The stream fields of seed 000, in its order: an unknown stream shows them as null.
@@ -107,7 +108,7 @@ class Documents:
             else:
                 server = orjson.loads(document)
                 server["extra"] = orjson.Fragment(extra)
-                self._built[server_id] = orjson.Fragment(orjson.dumps(server))
+                self._built[server_id] = orjson.Fragment(jsonbytes.dumps(server))
         return self._built[server_id]
 
     def sub_servers(self, ids: Iterable[int]) -> list[orjson.Fragment]:

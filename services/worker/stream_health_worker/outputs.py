@@ -7,8 +7,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 
-import orjson
-
+from stream_health import jsonbytes
 from stream_health.db.outbox import Outgoing
 from stream_health.domain.stream import StateChange
 from stream_health_worker.schemas.signals import CountedReconnect, Recheck, encode_signal
@@ -66,7 +65,7 @@ def state_change(change: StateChange, *, topic: str, emitted_ms: int) -> Outgoin
         "at": iso_ms(change.at_ms),
         "emitted_at": iso_ms(emitted_ms),
     }
-    return Outgoing(topic, change.uid.encode(), orjson.dumps(value))
+    return Outgoing(topic, change.uid.encode(), jsonbytes.dumps(value))
 
 
 def _as_text(raw: bytes | None) -> tuple[str | None, str]:
@@ -103,7 +102,7 @@ def dead_letter(
         "key_encoding": key_encoding,
         "value_encoding": value_encoding,
     }
-    return Outgoing(dlq_topic, key, orjson.dumps(document))
+    return Outgoing(dlq_topic, key, jsonbytes.dumps(document))
 
 
 def signal(signal: Recheck | CountedReconnect, *, topic: str) -> Outgoing:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from stream_health import jsonbytes
 from stream_health.domain.stream import Cause
 from stream_health_worker.schemas.errors import Rejected, reason
 from stream_health_worker.schemas.events import Uid
@@ -54,4 +54,4 @@ def parse_signal(value: bytes | None) -> Recheck | CountedReconnect:
 
 def encode_signal(signal: Recheck | CountedReconnect) -> bytes:
     """The record value for a signal."""
-    return orjson.dumps(signal.model_dump(mode="json"))
+    return jsonbytes.dumps(signal.model_dump(mode="json"))
