@@ -13,10 +13,10 @@ from stream_health_worker.app import build_app
 # The collector's thresholds: a young collection after 100,000 net new container objects
 # (Python's 700 is a few events' worth), an older one after 20 of those, a full one after
 # 100 older ones and no sooner than Python's own rule allows (a quarter more long-lived
-# objects since the last). A batch's domain work makes no cyclic garbage, so the larger
-# thresholds cost no memory now that a consumed batch is freed when its handler returns
-# (the decoder returns no body): 1M-event benchmark, three repeats each, back to back,
-# 17,019 -> 18,868 events/s, peak RSS 229.2 -> 226.7 MiB (bench/RESULTS.md, 2026-12-06 23:41 and 23:48).
+# objects since the last). A batch's domain work makes no cyclic garbage, and a consumed
+# batch is freed when its handler returns (the decoder returns no body), so rarer
+# collections keep nothing alive longer: peak RSS unchanged, the batches' Python 12% faster
+# in process, whole runs 3-11% faster, within the noise (bench/RESULTS.md, 2026-12-06 23:55).
 GC_THRESHOLDS = (100_000, 20, 100)
 
 
