@@ -16,7 +16,8 @@ from stream_health_worker.app import build_app
 # objects since the last). A batch's domain work makes no cyclic garbage, and a consumed
 # batch is freed when its handler returns (the decoder returns no body), so rarer
 # collections keep nothing alive longer: peak RSS unchanged, the batches' Python 12% faster
-# in process, whole runs 3-11% faster, within the noise (bench/RESULTS.md, 2026-12-06 23:55).
+# in process, whole runs 11% and 15% faster in two back-to-back pairs (bench/RESULTS.md,
+# 2026-12-06 23:55).
 GC_THRESHOLDS = (100_000, 20, 100)
 
 
