@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Callable
 
 import orjson
 
@@ -9,9 +10,8 @@ from stream_health.jsonbytes import dumps
 DOCUMENT = {"event_id": "0c4f6b1e-8f3a-5d59-9a43-6b1f2f0d7c11", "conditions": ["incorrect"]}
 
 
-def _held_per_value(make: object) -> float:
+def _held_per_value(make: Callable[[], bytes]) -> float:
     """The memory each of 200 results of `make()` holds while kept (tracemalloc's count)."""
-    assert callable(make)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
