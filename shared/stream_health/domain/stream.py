@@ -110,13 +110,15 @@ class Rules:
         return found
 
     def shown_periods(self, held: frozenset[str], increased: bool) -> tuple[int, ...]:
-        """The periods of the counts the admin list shows for a stream in `held`: each held
-        reconnect condition's, then the longest (shown under "any" and by state conditions)."""
+        """The distinct periods of the counts the admin list shows for a stream in `held`
+        (`listed_layout`'s, the longest standing for those that show it)."""
         key = (held, increased)
         found = self._periods.get(key)
         if found is None:
-            periods = [t.period_ms for name, t in self.effective[increased] if name in held]
-            found = self._periods[key] = (*periods, self.longest_ms[increased])
+            longest = self.longest_ms[increased]
+            _, periods = self.listed_layout(held, increased)
+            shown = (longest if period is None else period for period in periods)
+            found = self._periods[key] = tuple(dict.fromkeys(shown))
         return found
 
     def listed_layout(
