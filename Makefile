@@ -23,11 +23,16 @@ $(BIN)/python:
 $(UV): | $(BIN)/python
 	$(BIN)/pip install -q "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --inexact -q
+# The project installs shared/native, the worker's compiled paths: uv builds it with maturin
+# with the cargo `rust.sh` finds (or installs); any change to the crate rebuilds it.
+NATIVE := $(wildcard shared/native/src/*.rs) shared/native/Cargo.toml shared/native/Cargo.lock \
+	shared/native/pyproject.toml shared/native/stream_health_core.pyi
+
+$(VENV)/.synced: pyproject.toml uv.lock $(NATIVE) | $(UV)
+	@bash $(STACK)/rust.sh run $(UV) sync --frozen --inexact -q
 	@touch $@
 
-install: $(VENV)/.synced ## venv and pinned packages, Kafka jars, PostgreSQL packages
+install: $(VENV)/.synced ## venv and pinned packages (Rust if missing), Kafka jars, PostgreSQL packages
 	@bash $(STACK)/kafka.sh install
 	@bash $(STACK)/postgres.sh install
 

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from stream_health_core import EventReader
 from stream_health_worker.schemas.errors import (
     EARLIEST_MS,
     LATEST_MS,
@@ -255,10 +256,27 @@ def _plain_event(value: bytes) -> MediaEvent | str:
     )
 
 
+# The compiled reader (shared/native/src/events.rs) of the common stream events: a subset of
+# `_plain` that returns the same results, a fifth of its time per event. `_plain` stays the
+# reference model the property tests hold it to, and reads whatever it leaves (None).
+_READER = EventReader(
+    MediaEvent,
+    {kind.value: kind for kind in STREAM_KINDS},
+    EventKind.STATE.value,
+    MAX_INT,
+    EARLIEST_MS,
+    LATEST_MS,
+)
+_read = _READER.read
+
+
 def parse_event(value: bytes | None) -> MediaEvent | str:
     """The event, or the name of an event type the worker skips; Rejected when invalid."""
     if value is None:
         raise Rejected("value: a media-server event cannot be null")
+    event = _read(value)
+    if event is not None:
+        return event
     plain = _plain(value)
     if plain is not None:
         return plain

@@ -1,0 +1,255 @@
+//! Media-server stream events: the common, plainly valid ones, read without the interpreter.
+//!
+//! `EventReader.read` is a subset of `stream_health_worker.schemas.events._plain`: for a
+//! stream event (`stream:reconnect`, `stream:state`, `stream:create`, `stream:delete`) whose
+//! strings are ASCII without escapes and whose timestamp is epoch seconds or the
+//! `YYYY-MM-DDTHH:MM:SS.mmmZ` form, it returns the same `MediaEvent`; for anything else
+//! (pulses, unknown types, escapes, other timestamp forms, any doubt) it returns None and
+//! the Python path decides, errors and their reasons included.
+
+use std::collections::HashMap;
+
+use blake2::digest::{Update, VariableOutput};
+use blake2::Blake2bVar;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::instants::{iso_millis, number_millis};
+
+const MAX_UID: usize = 64;
+const MAX_STATE: usize = 64;
+const MAX_SERVER: usize = 253;
+// Caches of per-server and per-state values: bounded, cleared when full (as the Python's).
+const MAX_SERVERS: usize = 65_536;
+const MAX_STATES: usize = 256;
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    event: Option<&'a str>,
+    server: Option<&'a str>,
+    pid: Option<u64>,
+    seq: Option<u64>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data: Option<StreamData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StreamData<'a> {
+    uid: Option<&'a str>,
+    state: Option<&'a str>,
+    reconnects: Option<Counters>,
+}
+
+#[derive(Deserialize)]
+struct Counters {
+    attempt: Option<u64>,
+    total: Option<u64>,
+}
+
+/// What Python's `str.strip()` removes at either end, among ASCII characters.
+fn python_space(byte: u8) -> bool {
+    matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ')
+}
+
+/// The 64-bit identity of (server, pid, seq), as `schemas.events.event_id` computes it.
+#[pyfunction]
+pub fn event_id(server: &str, pid: u64, seq: u64) -> u64 {
+    mix(server_hash(server), pid, seq)
+}
+
+fn server_hash(server: &str) -> u64 {
+    let mut hasher = Blake2bVar::new(8).expect("8 is a valid BLAKE2b output size");
+    hasher.update(server.as_bytes());
+    let mut digest = [0u8; 8];
+    hasher
+        .finalize_variable(&mut digest)
+        .expect("the buffer is the output size");
+    u64::from_be_bytes(digest)
+}
+
+fn mix(hashed: u64, pid: u64, seq: u64) -> u64 {
+    hashed ^ pid.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+}
+
+struct Server {
+    lowered: Py<PyString>,
+    hashed: u64,
+}
+
+/// Reads media-server events into the worker's `MediaEvent` tuples (see the module's doc).
+#[pyclass(module = "stream_health_core")]
+pub struct EventReader {
+    event_type: Py<PyAny>,
+    kinds: HashMap<String, Py<PyAny>>,
+    needs_state: String,
+    max_int: u64,
+    earliest_ms: i64,
+    latest_ms: i64,
+    servers: HashMap<String, Server>,
+    states: HashMap<String, Py<PyString>>,
+}
+
+#[pymethods]
+impl EventReader {
+    /// `event_type` is called with (kind, server, at_ms, event_id, uid, state, attempt,
+    /// total); `kinds` maps the event names read here to their `kind`; an event named
+    /// `needs_state` must carry `data.state`. Integers above `max_int` and instants outside
+    /// [earliest_ms, latest_ms) are left to Python.
+    #[new]
+    fn new(
+        event_type: Py<PyAny>,
+        kinds: &Bound<'_, PyDict>,
+        needs_state: String,
+        max_int: u64,
+        earliest_ms: i64,
+        latest_ms: i64,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            event_type,
+            kinds: kinds.extract()?,
+            needs_state,
+            max_int,
+            earliest_ms,
+            latest_ms,
+            servers: HashMap::new(),
+            states: HashMap::new(),
+        })
+    }
+
+    /// The `MediaEvent` of `value`, or None to let Python decide.
+    fn read(&mut self, py: Python<'_>, value: &[u8]) -> PyResult<Option<Py<PyAny>>> {
+        // Escapes are rare in events and are where JSON parsers differ most (a NUL, a lone
+        // surrogate): anything with a backslash goes to Python. Checking UTF-8 here means
+        // fields this reader skips are checked too, as orjson checks them.
+        if value.contains(&b'\\') {
+            return Ok(None);
+        }
+        let Ok(text) = std::str::from_utf8(value) else {
+            return Ok(None);
+        };
+        let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(text) else {
+            return Ok(None);
+        };
+        let Some(plain) = self.plain(py, &envelope) else {
+            return Ok(None);
+        };
+        let server = self.server(py, plain.server);
+        let identity = mix(server.hashed, plain.pid, plain.seq);
+        let server = server.lowered.clone_ref(py);
+        let uid = PyString::new(py, &plain.uid.to_ascii_lowercase());
+        let state = plain.state.map(|state| self.state(py, state));
+        let args = (
+            plain.kind,
+            server,
+            plain.at_ms,
+            identity,
+            uid,
+            state,
+            plain.attempt,
+            plain.total,
+        );
+        Ok(Some(self.event_type.call1(py, args)?))
+    }
+}
+
+/// The checked fields of a plainly valid stream event.
+struct Plain<'e> {
+    kind: Py<PyAny>,
+    server: &'e str,
+    pid: u64,
+    seq: u64,
+    at_ms: i64,
+    uid: &'e str,
+    state: Option<&'e str>,
+    attempt: Option<u64>,
+    total: Option<u64>,
+}
+
+impl EventReader {
+    fn plain<'e>(&self, py: Python<'_>, envelope: &Envelope<'e>) -> Option<Plain<'e>> {
+        let (event, kind) = self.kinds.get_key_value(envelope.event?)?;
+        let server = envelope.server?;
+        if server.is_empty() || server.len() > MAX_SERVER || !server.is_ascii() {
+            return None;
+        }
+        let pid = envelope.pid.filter(|&pid| pid <= self.max_int)?;
+        let seq = envelope.seq.filter(|&seq| seq <= self.max_int)?;
+        let at_ms = self.instant(envelope.timestamp?)?;
+        let data = envelope.data.as_ref()?;
+        let uid = data.uid?;
+        let uid_bytes = uid.as_bytes();
+        if uid.is_empty()
+            || uid.len() > MAX_UID
+            || !uid.is_ascii()
+            || python_space(uid_bytes[0])
+            || python_space(uid_bytes[uid.len() - 1])
+        {
+            return None;
+        }
+        let state = data.state;
+        match state {
+            None if *event == self.needs_state => return None,
+            Some(state) if state.is_empty() || state.chars().count() > MAX_STATE => return None,
+            _ => {}
+        }
+        let (attempt, total) = match &data.reconnects {
+            Some(counters) => (counters.attempt, counters.total),
+            None => (None, None),
+        };
+        if attempt.is_some_and(|n| n > self.max_int) || total.is_some_and(|n| n > self.max_int) {
+            return None;
+        }
+        Some(Plain {
+            kind: kind.clone_ref(py),
+            server,
+            pid,
+            seq,
+            at_ms,
+            uid,
+            state,
+            attempt,
+            total,
+        })
+    }
+
+    fn instant(&self, raw: &RawValue) -> Option<i64> {
+        let text = raw.get();
+        let at_ms = match text.as_bytes().first()? {
+            b'"' => iso_millis(&text.as_bytes()[1..text.len() - 1])?,
+            b'-' | b'0'..=b'9' => {
+                number_millis(text, self.earliest_ms / 1000, self.latest_ms / 1000)?
+            }
+            _ => return None,
+        };
+        (self.earliest_ms <= at_ms && at_ms < self.latest_ms).then_some(at_ms)
+    }
+
+    fn server(&mut self, py: Python<'_>, name: &str) -> &Server {
+        if !self.servers.contains_key(name) {
+            if self.servers.len() >= MAX_SERVERS {
+                self.servers.clear();
+            }
+            let server = Server {
+                lowered: PyString::new(py, &name.to_ascii_lowercase()).unbind(),
+                hashed: server_hash(name),
+            };
+            self.servers.insert(name.to_owned(), server);
+        }
+        &self.servers[name]
+    }
+
+    fn state(&mut self, py: Python<'_>, state: &str) -> Py<PyString> {
+        if let Some(found) = self.states.get(state) {
+            return found.clone_ref(py);
+        }
+        let made = PyString::new(py, state).unbind();
+        if self.states.len() < MAX_STATES {
+            self.states.insert(state.to_owned(), made.clone_ref(py));
+        }
+        made
+    }
+}

@@ -1,0 +1,18 @@
+//! The compiled parts of stream-health's worker.
+//!
+//! Each one is a faster path to a result the Python code also computes: the Python stays
+//! the reference model, the property tests check that both agree, and wherever this code is
+//! unsure of an input it hands it back (returns `None`) rather than guess.
+
+use pyo3::prelude::*;
+
+mod events;
+mod instants;
+
+#[pymodule]
+fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<events::EventReader>()?;
+    module.add_function(wrap_pyfunction!(events::event_id, module)?)?;
+    module.add_function(wrap_pyfunction!(instants::utc_millis, module)?)?;
+    Ok(())
+}
