@@ -62,16 +62,22 @@ topics: install ## create missing Kafka topics (Kafka must be up)
 demo: stack ## run the product on the local stack with a simulated fleet, show the list
 	@bash $(STACK)/demo.sh
 
-lint: $(VENV)/.synced ## ruff check and format check
+CARGO := bash $(STACK)/rust.sh run cargo
+CRATE := --manifest-path shared/native/Cargo.toml
+
+lint: $(VENV)/.synced ## ruff check and format check; cargo fmt and clippy on shared/native
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@$(CARGO) fmt $(CRATE) --check
+	@$(CARGO) clippy $(CRATE) --release --locked -q -- -D warnings
 
 typecheck: $(VENV)/.synced ## mypy --strict
 	$(BIN)/mypy shared services tests bench deploy
 
-fmt: $(VENV)/.synced ## apply ruff fixes and formatting
+fmt: $(VENV)/.synced ## apply ruff fixes and formatting, and cargo fmt
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	@$(CARGO) fmt $(CRATE)
 
 test-unit: $(VENV)/.synced ## unit tests only (no stack)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -11,12 +11,15 @@ RUST_VERSION="${RUST_VERSION:-1.95.0}"
 RUST_HOME="$STACK_DIR/rust"
 RUSTUP_INIT_URL="https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init"
 
-# new_enough DIR: DIR/cargo and DIR/rustc exist and rustc is at least RUST_MIN.
+# new_enough DIR: DIR/cargo and DIR/rustc exist, rustc is at least RUST_MIN, and cargo has
+# the fmt and clippy that `make lint` runs.
 new_enough() {
   local version
   [[ -x "$1/cargo" && -x "$1/rustc" ]] || return 1
   version=$("$1/rustc" --version 2>/dev/null | awk '{print $2}') || return 1
-  [[ "$(printf '%s\n%s\n' "$RUST_MIN" "$version" | sort -V | head -1)" == "$RUST_MIN" ]]
+  [[ "$(printf '%s\n%s\n' "$RUST_MIN" "$version" | sort -V | head -1)" == "$RUST_MIN" ]] || return 1
+  PATH="$1:$PATH" "$1/cargo" fmt --version >/dev/null 2>&1 \
+    && PATH="$1:$PATH" "$1/cargo" clippy --version >/dev/null 2>&1
 }
 
 # locate: put a usable cargo first on PATH (and point rustup at .stack's); false if none.
@@ -47,7 +50,7 @@ install() {
     || die "rustup-init does not match its published checksum"
   chmod +x "$RUST_HOME/rustup-init"
   RUSTUP_HOME="$RUST_HOME/rustup" CARGO_HOME="$RUST_HOME/cargo" RUSTUP_INIT_SKIP_PATH_CHECK=yes \
-    "$RUST_HOME/rustup-init" -y -q --no-modify-path --profile minimal \
+    "$RUST_HOME/rustup-init" -y -q --no-modify-path --profile minimal -c rustfmt -c clippy \
     --default-toolchain "$RUST_VERSION" >"$LOG_DIR/rust-install.log" 2>&1 \
     || die "rustup failed (see $LOG_DIR/rust-install.log)"
   locate || die "the installed Rust is not usable (see $LOG_DIR/rust-install.log)"

@@ -21,6 +21,23 @@ class EventReader(Generic[_Event]):
     ) -> None: ...
     def read(self, value: bytes) -> _Event | None: ...
 
+def state_change_value(
+    namespace: bytes,
+    uid: str,
+    seq: int,
+    stream_id: int | None,
+    camera_id: int | None,
+    server_id: int | None,
+    conditions: tuple[str, ...],
+    entered: tuple[str, ...],
+    left: tuple[str, ...],
+    reconnects: dict[str, int],
+    cause: str,
+    at_ms: int,
+    emitted_ms: int,
+) -> bytes:
+    """The JSON of one state change, as orjson writes `outputs.state_change_document`."""
+
 def event_id(server: str, pid: int, seq: int) -> int:
     """The 64-bit identity of (server, pid, seq)."""
 

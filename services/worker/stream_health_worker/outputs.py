@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from stream_health import jsonbytes
 from stream_health.db.outbox import Outgoing
 from stream_health.domain.stream import StateChange
+from stream_health_core import state_change_value
 from stream_health_worker.schemas.signals import CountedReconnect, Recheck, encode_signal
 
 # event_id = uuid5(namespace, "uid/seq"): the same change always has the same id.
@@ -48,9 +49,34 @@ def change_event_id(uid: str, seq: int) -> str:
 
 
 def state_change(change: StateChange, *, topic: str, emitted_ms: int) -> Outgoing:
-    """The state-change record, keyed by stream uid so a stream's changes stay in order."""
+    """The state-change record, keyed by stream uid so a stream's changes stay in order.
+
+    Its value is written by the compiled `state_change_value` (shared/native/src/changes.rs),
+    byte for byte what orjson writes for `state_change_document`, in a seventh of its time.
+    """
     facts = change.facts
-    value = {
+    value = state_change_value(
+        _NAMESPACE_BYTES,
+        change.uid,
+        change.seq,
+        facts.stream_id,
+        facts.camera_id,
+        facts.server_id,
+        change.conditions,
+        change.entered,
+        change.left,
+        change.reconnects,
+        change.cause,
+        change.at_ms,
+        emitted_ms,
+    )
+    return Outgoing(topic, change.uid.encode(), value)
+
+
+def state_change_document(change: StateChange, *, emitted_ms: int) -> dict[str, object]:
+    """The state-change record's document (SPEC 2.5): the reference model of its bytes."""
+    facts = change.facts
+    return {
         "event_id": change_event_id(change.uid, change.seq),
         "stream_id": facts.stream_id,
         "stream_uid": change.uid,
@@ -65,7 +91,6 @@ def state_change(change: StateChange, *, topic: str, emitted_ms: int) -> Outgoin
         "at": iso_ms(change.at_ms),
         "emitted_at": iso_ms(emitted_ms),
     }
-    return Outgoing(topic, change.uid.encode(), jsonbytes.dumps(value))
 
 
 def _as_text(raw: bytes | None) -> tuple[str | None, str]:

@@ -52,7 +52,10 @@ struct Counters {
 
 /// What Python's `str.strip()` removes at either end, among ASCII characters.
 fn python_space(byte: u8) -> bool {
-    matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ')
+    matches!(
+        byte,
+        b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' '
+    )
 }
 
 /// The 64-bit identity of (server, pid, seq), as `schemas.events.event_id` computes it.
