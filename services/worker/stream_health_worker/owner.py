@@ -8,7 +8,6 @@ since this worker last did, the cache of that partition is stale and is dropped.
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,10 +24,14 @@ from stream_health.db.windows import (
 from stream_health.domain.classify import next_wake_ms
 from stream_health.domain.conditions import conditions_to_data
 from stream_health.domain.stream import UNKNOWN, Rules, StreamWindow
+from stream_health_core import Timer
 
 log = logging.getLogger(__name__)
 
-STALE_SHARE = 4  # the timer is rebuilt once stale entries outnumber 1/STALE_SHARE of the live
+# The timer is rebuilt once stale entries outnumber 1/STALE_SHARE of the live ones (past a
+# floor, so a small timer is not rebuilt every batch): a window's wake-up moves with most
+# events, and entries are never updated in place.
+STALE_SHARE = 4
 STALE_FLOOR = 4096
 
 
@@ -46,20 +49,18 @@ class ListDirty:
 
 
 class WindowOwner:
-    """Per owned partition: uid -> window; plus a min-heap of drain instants."""
+    """Per owned partition: uid -> window; plus the timer of their wake-ups."""
 
     def __init__(self, *, rules: Rules, owned_topics: Collection[str]) -> None:
         self.rules = rules
         self._owned_topics = frozenset(owned_topics)
         self._cache: dict[int, dict[str, StreamWindow]] = {}
         self._positions: dict[tuple[str, int], int] = {}
-        # The timer: a min-heap of (instant, uid, partition), and per partition each stream's
-        # current wake-up; a heap entry that is not its stream's current one is stale, skipped.
-        self._drains: list[tuple[int, str, int]] = []
-        self._wake: dict[int, dict[str, int]] = {}
-        # Partitions whose windows were dropped from the cache (a rollback, another owner):
-        # what PostgreSQL schedules may differ from `_wake`, so all their entries fire.
-        self._unsure: set[int] = set()
+        # When to look at each stream again (shared/native/src/timer.rs): a min-heap with lazy
+        # deletion and per partition each stream's current wake-up. A partition whose windows
+        # were dropped from the cache (a rollback, another owner) is in doubt: what PostgreSQL
+        # schedules may differ from the current wake-ups, so all its entries fire.
+        self._timer = Timer(STALE_SHARE, STALE_FLOOR)
         # Windows stored since their list rows were last written, per partition; and the
         # partitions where only PostgreSQL knows them all (just taken over, or cache dropped).
         self._list_dirty: dict[int, set[str]] = {}
@@ -82,10 +83,9 @@ class WindowOwner:
         self.owned |= fresh
         self._list_unknown |= fresh
         for partition in fresh:
-            self._wake[partition] = {}
-            self._unsure.discard(partition)
+            self._timer.reset(partition)
         for instant, uid, partition in await pending_drains(conn, partitions=fresh):
-            self._schedule(partition, uid, instant)
+            self._timer.schedule(partition, uid, instant)
         judged_by = await load_partition_rules(conn, partitions=fresh)
         current = conditions_to_data(self.rules.conditions)
         for partition in fresh:
@@ -98,8 +98,7 @@ class WindowOwner:
             self.owned.discard(partition)
             self.reconfigure.pop(partition, None)
             self.forget(partition)
-            self._wake.pop(partition, None)
-            self._unsure.discard(partition)
+            self._timer.drop_partition(partition)
             # The next owner finds them flagged in PostgreSQL.
             self._facts_stale -= self._list_dirty.pop(partition, set())
             self._list_unknown.discard(partition)
@@ -111,7 +110,7 @@ class WindowOwner:
             del self._positions[key]
         if partition in self.owned:  # someone else may have stored windows list-dirty
             self._list_unknown.add(partition)
-            self._unsure.add(partition)  # and other wake-ups
+            self._timer.doubt(partition)  # and other wake-ups
 
     def fence(self, stored: Mapping[tuple[str, int], int]) -> None:
         """Compare locked offsets with ours: a partition advanced by another owner is stale."""
@@ -160,19 +159,10 @@ class WindowOwner:
                 instant = next_wake_ms(window, rules, after_ms=now_ms)
                 # The window's own uid, not the event's equal copy: the timer's entries then
                 # share one string per stream instead of holding one per batch.
-                self._schedule(partition, window.uid, instant)
+                self._timer.schedule(partition, window.uid, instant)
                 rows.append(to_row(window, partition=partition, drain_at_ms=instant))
-        self._compact_drains()
+        self._timer.compact()
         return rows
-
-    def _schedule(self, partition: int, uid: str, instant: int | None) -> None:
-        """Make `instant` the stream's next wake-up (None: none)."""
-        wakes = self._wake.setdefault(partition, {})
-        if instant is None:
-            wakes.pop(uid, None)
-        elif wakes.get(uid) != instant:
-            wakes[uid] = instant
-            heapq.heappush(self._drains, (instant, uid, partition))
 
     def stored(
         self, dirty: Mapping[int, Collection[str]], *, refreshed: Collection[str] = ()
@@ -251,32 +241,4 @@ class WindowOwner:
 
     def due(self, now_ms: int) -> dict[int, set[str]]:
         """The owned streams to look at by `now_ms` (a drain or a shown count), by partition."""
-        due: dict[int, set[str]] = {}
-        while self._drains and self._drains[0][0] <= now_ms:
-            instant, uid, partition = heapq.heappop(self._drains)
-            if partition not in self.owned:
-                continue
-            wakes = self._wake.setdefault(partition, {})
-            current = wakes.get(uid) == instant
-            if current:
-                del wakes[uid]
-            if current or partition in self._unsure:
-                due.setdefault(partition, set()).add(uid)
-        return due
-
-    def _compact_drains(self) -> None:
-        # Entries are never updated in place: rebuild from the current wake-ups once the stale
-        # ones outnumber a quarter of them (and a floor, so a small timer is not rebuilt every
-        # batch). Each entry is ~100 B and a window's wake-up moves with most events: at twice
-        # the current ones, stale entries held ~190 B per stream at the peak.
-        current = sum(len(wakes) for wakes in self._wake.values())
-        if len(self._drains) <= current + current // STALE_SHARE + STALE_FLOOR:
-            return
-        unsure = [entry for entry in self._drains if entry[2] in self._unsure]
-        self._drains = unsure + [
-            (instant, uid, partition)
-            for partition, wakes in self._wake.items()
-            if partition not in self._unsure
-            for uid, instant in wakes.items()
-        ]
-        heapq.heapify(self._drains)
+        return self._timer.due(now_ms, self.owned)

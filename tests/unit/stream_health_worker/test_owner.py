@@ -78,7 +78,7 @@ def test_the_timer_keeps_stale_wake_ups_within_a_quarter_of_the_live_ones() -> N
             )
         for first in range(0, len(uids), 500):  # stored in parts, as batches of fewer events
             owner.rows({0: uids[first : first + 500]}, now_ms=batch * 1_000)
-            stored.append(len(owner._drains))
+            stored.append(len(owner._timer))
 
     assert max(stored) <= bound
     assert min(stored) < max(stored)  # rebuilt along the way
@@ -87,4 +87,4 @@ def test_the_timer_keeps_stale_wake_ups_within_a_quarter_of_the_live_ones() -> N
     day = 24 * 3600 * 1000
     assert owner.due(6_000 + day - 1) == {}
     assert owner.due(6_000 + day) == {0: set(uids)}
-    assert owner._drains == []
+    assert len(owner._timer) == 0
