@@ -1,11 +1,12 @@
 """The worker's per-batch Python, in process: no Kafka, no PostgreSQL.
 
 Replays the benchmark's synthetic events through what a batch does between its SQL
-statements (route and parse each record, run the domain, build the window rows and the
-outgoing records), batch by batch as the worker would get them, and reports microseconds per
-event. The baseline, in the same process and run, is decoding every value with orjson (the
-least any consumer of these records does). This isolates the interpreter's share of a batch
-from the broker's and the database's, which `bench.worker_throughput` measures whole.
+statements (route and parse each record, run the domain, write the window rows' COPY data
+and build the outgoing records), batch by batch as the worker would get them, and reports
+microseconds per event. The baseline, in the same process and run, is decoding every value
+with orjson (the least any consumer of these records does). This isolates the interpreter's
+share of a batch from the broker's and the database's, which `bench.worker_throughput`
+measures whole.
 
     python -m bench.replay --events 300000 --repeats 5
 """
@@ -26,6 +27,7 @@ from aiokafka.structs import ConsumerRecord
 
 from bench.events import Fleet, Generator, build_fleet
 from stream_health.config.settings import Settings
+from stream_health_core import window_copy
 from stream_health_worker.app import build_rules
 from stream_health_worker.apply import Work
 from stream_health_worker.owner import WindowOwner
@@ -79,6 +81,7 @@ def replay(records: Sequence[Rec], settings: Settings) -> tuple[float, int, int]
                 work.media_event(record)
         loop.run_until_complete(work.apply(conn))
         rows = owner.rows(work.dirty, now_ms=now_ms)
+        window_copy(rows)  # the COPY data save_windows sends
         owner.stored(work.dirty)
         changes += len(work.changes)
         outgoing += len(work.outgoing) + len(rows)

@@ -2,7 +2,7 @@
 the Python code also computes, and which the property tests compare with it."""
 
 from collections.abc import Callable
-from typing import Generic, TypeVar, final
+from typing import Any, Generic, TypeVar, final
 
 _Event = TypeVar("_Event")
 
@@ -52,6 +52,10 @@ def state_change_value(
     emitted_ms: int,
 ) -> bytes:
     """The JSON of one state change, as orjson writes `outputs.state_change_document`."""
+
+def window_copy(items: list[tuple[int, Any, int | None]]) -> bytes:
+    """PostgreSQL binary COPY data of (partition, window, drain instant) rows, in the
+    columns of stream_windows."""
 
 def event_id(server: str, pid: int, seq: int) -> int:
     """The 64-bit identity of (server, pid, seq)."""

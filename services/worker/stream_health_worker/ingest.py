@@ -225,7 +225,7 @@ async def apply_batch(
 
 async def store(conn: Any, work: Work) -> None:
     """Save the windows the work touched (list-dirty) and queue its records for the relay."""
-    await save_windows(conn, rows=work.owner.rows(work.dirty, now_ms=work.now_ms))
+    await save_windows(conn, items=work.owner.rows(work.dirty, now_ms=work.now_ms))
     await enqueue(conn, records=work.outgoing)
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from stream_health.db.inventory import load_facts
 from stream_health.db.windows import (
+    WindowItem,
     list_dirty_uids,
     load_partition_rules,
     load_windows,
     pending_drains,
-    to_row,
 )
 from stream_health.domain.classify import next_wake_ms
 from stream_health.domain.conditions import conditions_to_data
@@ -148,9 +148,10 @@ class WindowOwner:
             window = stored.get(uid) or StreamWindow(uid, facts=facts.get(uid, UNKNOWN))
             self._cache.setdefault(partition, {})[uid] = window
 
-    def rows(self, dirty: Mapping[int, Collection[str]], *, now_ms: int) -> list[tuple[Any, ...]]:
-        """The rows to save for the dirty windows; their next wake-ups join the timer."""
-        rows = []
+    def rows(self, dirty: Mapping[int, Collection[str]], *, now_ms: int) -> list[WindowItem]:
+        """What to save for the dirty windows (`save_windows`); their next wake-ups join the
+        timer."""
+        rows: list[WindowItem] = []
         rules = self.rules
         for partition, uids in dirty.items():
             windows = self._cache[partition]
@@ -160,7 +161,7 @@ class WindowOwner:
                 # The window's own uid, not the event's equal copy: the timer's entries then
                 # share one string per stream instead of holding one per batch.
                 self._timer.schedule(partition, window.uid, instant)
-                rows.append(to_row(window, partition=partition, drain_at_ms=instant))
+                rows.append((partition, window, instant))
         self._timer.compact()
         return rows
 

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod changes;
 mod events;
 mod instants;
+mod rows;
 mod timer;
 
 #[pymodule]
@@ -16,6 +17,7 @@ fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<events::EventReader>()?;
     module.add_class::<timer::Timer>()?;
     module.add_function(wrap_pyfunction!(changes::state_change_value, module)?)?;
+    module.add_function(wrap_pyfunction!(rows::window_copy, module)?)?;
     module.add_function(wrap_pyfunction!(events::event_id, module)?)?;
     module.add_function(wrap_pyfunction!(instants::utc_millis, module)?)?;
     Ok(())

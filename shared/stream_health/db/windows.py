@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from stream_health.domain.stream import StreamFacts, StreamWindow
+from stream_health_core import window_copy
 
 _VERSION_BYTES = 16
 K = TypeVar("K")
@@ -121,8 +122,13 @@ _sorted = _Shared[frozenset[str], list[str]](sorted)
 _conditions = _Shared[tuple[str, ...], frozenset[str]](frozenset)
 
 
+# What a batch stores per window: (partition, the window, its next wake-up or None).
+WindowItem = tuple[int, StreamWindow, int | None]
+
+
 def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> tuple[Any, ...]:
-    """The row for `stream`, in COLUMNS order."""
+    """The row for `stream`, in COLUMNS order: the reference model of `window_copy`'s rows
+    (shared/native/src/rows.rs), which a batch stores."""
     facts = stream.facts
     return (
         stream.uid,
@@ -186,15 +192,30 @@ async def load_windows(conn: Any, *, uids: Collection[str]) -> dict[str, StreamW
     return {row["uid"]: from_row(row) for row in rows}
 
 
-async def save_windows(conn: Any, *, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Upsert windows (rows from `to_row`) with one COPY and one INSERT ... ON CONFLICT."""
+_BATCH_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS stream_windows_batch "
+    "(LIKE stream_windows INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+
+
+async def save_windows(conn: Any, *, items: list[WindowItem]) -> None:
+    """Upsert windows with one binary COPY (written by the compiled `window_copy`, straight
+    from the windows) and one INSERT ... ON CONFLICT."""
+    if not items:
+        return
+    await conn.execute(_BATCH_TABLE)
+    # A memoryview: asyncpg would take bytes for a file name.
+    data = memoryview(window_copy(items))
+    await conn.copy_to_table("stream_windows_batch", source=data, columns=COLUMNS, format="binary")
+    await conn.execute(_UPSERT)
+
+
+async def save_rows(conn: Any, *, rows: Iterable[tuple[Any, ...]]) -> None:
+    """`save_windows` from `to_row`'s rows, encoded by the driver: the reference path."""
     records = list(rows)
     if not records:
         return
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stream_windows_batch "
-        "(LIKE stream_windows INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
+    await conn.execute(_BATCH_TABLE)
     await conn.copy_records_to_table("stream_windows_batch", records=records, columns=COLUMNS)
     await conn.execute(_UPSERT)
 
