@@ -36,6 +36,22 @@ class Timer:
     def current(self) -> int: ...
     def __len__(self) -> int: ...
 
+@final
+class QuietReconnects:
+    """The reconnections that change no condition, applied without the interpreter."""
+
+    def __init__(self, rules: Any) -> None: ...
+    def apply(
+        self,
+        window: Any,
+        at_ms: int,
+        event_id: int,
+        now_ms: int,
+        attempt: int | None,
+        total: int | None,
+    ) -> bool | None:
+        """True for a repeat, False when applied; None (window untouched) for the domain."""
+
 def state_change_value(
     namespace: bytes,
     uid: str,

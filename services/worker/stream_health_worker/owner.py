@@ -24,7 +24,7 @@ from stream_health.db.windows import (
 from stream_health.domain.classify import next_wake_ms
 from stream_health.domain.conditions import conditions_to_data
 from stream_health.domain.stream import UNKNOWN, Rules, StreamWindow
-from stream_health_core import Timer
+from stream_health_core import QuietReconnects, Timer
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ class WindowOwner:
 
     def __init__(self, *, rules: Rules, owned_topics: Collection[str]) -> None:
         self.rules = rules
+        # The compiled path of the reconnections that change no condition (apply.Work).
+        self.quiet = QuietReconnects(rules)
         self._owned_topics = frozenset(owned_topics)
         self._cache: dict[int, dict[str, StreamWindow]] = {}
         self._positions: dict[tuple[str, int], int] = {}

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod changes;
 mod events;
 mod instants;
+mod reconnects;
 mod rows;
 mod timer;
 
@@ -16,6 +17,7 @@ mod timer;
 fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<events::EventReader>()?;
     module.add_class::<timer::Timer>()?;
+    module.add_class::<reconnects::QuietReconnects>()?;
     module.add_function(wrap_pyfunction!(changes::state_change_value, module)?)?;
     module.add_function(wrap_pyfunction!(rows::window_copy, module)?)?;
     module.add_function(wrap_pyfunction!(events::event_id, module)?)?;

@@ -1,0 +1,273 @@
+//! A reconnection that changes no condition, applied without the interpreter.
+//!
+//! `QuietReconnects.apply` does what `transitions.on_counters` then `transitions.on_reconnect`
+//! do to a `StreamWindow` (the reference model: the property tests replay the domain's
+//! scripts through both) in the common case where nothing drains before the event and the
+//! event enters or leaves no condition: it stores the reconnection (or recognises a
+//! repeat) and the counters, and says whether it was a repeat. In every other case it changes
+//! nothing and returns None, and the Python domain applies the event and builds the changes.
+
+use std::cmp::Ordering;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyFrozenSet, PyString, PyTuple};
+
+const ENTRY: usize = 16;
+const STAMP: usize = 8;
+
+#[derive(Clone, Copy)]
+struct Threshold {
+    reconnects: usize,
+    period_ms: i128,
+    clear_below: usize,
+}
+
+impl Threshold {
+    fn read(threshold: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = threshold.py();
+        Ok(Self {
+            reconnects: threshold.getattr(intern!(py, "reconnects"))?.extract()?,
+            period_ms: threshold.getattr(intern!(py, "period_ms"))?.extract()?,
+            clear_below: threshold.getattr(intern!(py, "clear_below"))?.extract()?,
+        })
+    }
+}
+
+/// One condition as a stream is judged by it: a stream state, or reconnect thresholds.
+struct Judge {
+    name: Py<PyString>,
+    state: Option<String>,
+    threshold: Option<Threshold>,
+}
+
+/// The rules a `Rules` object holds, read once, per kind of camera (normal, increased).
+#[pyclass(module = "stream_health_core")]
+pub struct QuietReconnects {
+    capacity: usize,
+    judges: [Vec<Judge>; 2],
+    effective: [Vec<(Py<PyString>, Threshold)>; 2],
+    reconnect_names: Vec<Py<PyString>>,
+}
+
+fn stamp_ms(stamps: &[u8], index: usize) -> i128 {
+    let at = index * ENTRY;
+    i128::from(u64::from_be_bytes(
+        stamps[at..at + STAMP].try_into().expect("8 bytes"),
+    ))
+}
+
+/// The window with `item` added (or None when it or its id is already there), as
+/// `window.insert` does; an item older than `capacity` newer entries is not kept.
+fn insert(stamps: &[u8], item: &[u8; ENTRY], capacity: usize) -> Option<Vec<u8>> {
+    let size = stamps.len() / ENTRY;
+    let (mut lo, mut hi) = (0, size);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match stamps[mid * ENTRY..(mid + 1) * ENTRY].cmp(&item[..]) {
+            Ordering::Equal => return None,
+            Ordering::Greater => lo = mid + 1,
+            Ordering::Less => hi = mid,
+        }
+    }
+    if stamps
+        .chunks_exact(ENTRY)
+        .any(|entry| entry[STAMP..] == item[STAMP..])
+    {
+        return None;
+    }
+    if lo >= capacity {
+        return Some(stamps.to_vec());
+    }
+    let mut grown = Vec::with_capacity(stamps.len() + ENTRY);
+    grown.extend_from_slice(&stamps[..lo * ENTRY]);
+    grown.extend_from_slice(item);
+    grown.extend_from_slice(&stamps[lo * ENTRY..]);
+    grown.truncate(capacity * ENTRY);
+    Some(grown)
+}
+
+#[pymethods]
+impl QuietReconnects {
+    /// Read from a `stream_health.domain.stream.Rules`.
+    #[new]
+    fn new(rules: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = rules.py();
+        let mut judges: [Vec<Judge>; 2] = [Vec::new(), Vec::new()];
+        let mut effective: [Vec<(Py<PyString>, Threshold)>; 2] = [Vec::new(), Vec::new()];
+        let all_judges = rules.getattr(intern!(py, "judges"))?;
+        let all_effective = rules.getattr(intern!(py, "effective"))?;
+        for kind in 0..2 {
+            for judge in all_judges.get_item(kind)?.try_iter()? {
+                let judge = judge?.cast_into::<PyTuple>()?;
+                let threshold = judge.get_item(2)?;
+                judges[kind].push(Judge {
+                    name: judge.get_item(0)?.cast_into::<PyString>()?.unbind(),
+                    state: judge.get_item(1)?.extract()?,
+                    threshold: if threshold.is_none() {
+                        None
+                    } else {
+                        Some(Threshold::read(&threshold)?)
+                    },
+                });
+            }
+            for pair in all_effective.get_item(kind)?.try_iter()? {
+                let pair = pair?.cast_into::<PyTuple>()?;
+                let name = pair.get_item(0)?.cast_into::<PyString>()?.unbind();
+                effective[kind].push((name, Threshold::read(&pair.get_item(1)?)?));
+            }
+        }
+        let reconnect_names = rules
+            .getattr(intern!(py, "reconnect_names"))?
+            .try_iter()?
+            .map(|name| Ok(name?.cast_into::<PyString>()?.unbind()))
+            .collect::<PyResult<_>>()?;
+        Ok(Self {
+            capacity: rules.getattr(intern!(py, "capacity"))?.extract()?,
+            judges,
+            effective,
+            reconnect_names,
+        })
+    }
+
+    /// Apply a reconnection at `at_ms` (clamped) with its counters (None: none), processed
+    /// at `now_ms`, when it changes no condition: True for a repeat, False otherwise; None
+    /// (the window untouched) when the Python domain must apply it.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (window, at_ms, event_id, now_ms, attempt, total))]
+    fn apply(
+        &self,
+        window: &Bound<'_, PyAny>,
+        at_ms: i64,
+        event_id: u64,
+        now_ms: i64,
+        attempt: Option<i64>,
+        total: Option<i64>,
+    ) -> PyResult<Option<bool>> {
+        let py = window.py();
+        let facts = window.getattr(intern!(py, "facts"))?;
+        let kind = usize::from(facts.getattr(intern!(py, "increased"))?.extract::<bool>()?);
+        let held = window
+            .getattr(intern!(py, "conditions"))?
+            .cast_into::<PyFrozenSet>()?;
+        let stamps_object = window
+            .getattr(intern!(py, "stamps"))?
+            .cast_into::<PyBytes>()?;
+        let stamps = stamps_object.as_bytes();
+        let (now, at) = (i128::from(now_ms), i128::from(at_ms));
+
+        // A held condition that drains by now changes the stream before the event does.
+        if !held.is_empty() {
+            for (name, threshold) in &self.effective[kind] {
+                if stamps.len() / ENTRY >= threshold.clear_below
+                    && held.contains(name)?
+                    && stamp_ms(stamps, threshold.clear_below - 1) + threshold.period_ms <= now
+                {
+                    return Ok(None);
+                }
+            }
+        }
+
+        // The media server's counters: kept when this event is the latest to report them.
+        let version = (at << 64) | i128::from(event_id);
+        let counters = match (attempt, total) {
+            (Some(attempt), Some(total)) => {
+                let stored: i128 = window.getattr(intern!(py, "counters_version"))?.extract()?;
+                (version > stored).then_some((attempt, total))
+            }
+            _ => None,
+        };
+        let store_counters = |window: &Bound<'_, PyAny>| -> PyResult<()> {
+            if let Some((attempt, total)) = counters {
+                window.setattr(intern!(py, "reconnect_attempt"), attempt)?;
+                window.setattr(intern!(py, "reconnect_total"), total)?;
+                window.setattr(intern!(py, "counters_version"), version)?;
+            }
+            Ok(())
+        };
+
+        // Ignored while switched off or for what a delete cancelled.
+        let enabled: bool = facts.getattr(intern!(py, "enabled"))?.extract()?;
+        let deleted_ms: i64 = window.getattr(intern!(py, "deleted_ms"))?.extract()?;
+        if !(enabled && at_ms > deleted_ms) {
+            store_counters(window)?;
+            return Ok(Some(false));
+        }
+        let mut item = [0u8; ENTRY];
+        item[..STAMP].copy_from_slice(&(at_ms as u64).to_be_bytes());
+        item[STAMP..].copy_from_slice(&event_id.to_be_bytes());
+        let Some(grown) = insert(stamps, &item, self.capacity) else {
+            store_counters(window)?;
+            return Ok(Some(true)); // a repeat
+        };
+        let last: Option<i64> = window
+            .getattr(intern!(py, "last_reconnect_ms"))?
+            .extract()?;
+        let newest = last.map_or(at_ms, |last| last.max(at_ms));
+
+        // A reconnection only raises counts: unless it can enter a condition, nothing changes.
+        let mut can_enter = false;
+        for name in &self.reconnect_names {
+            if !held.contains(name)? {
+                can_enter = true;
+                break;
+            }
+        }
+        if can_enter && !self.judged_the_same(window, &facts, &held, &grown, kind, now)? {
+            return Ok(None);
+        }
+        window.setattr(intern!(py, "stamps"), PyBytes::new(py, &grown))?;
+        window.setattr(intern!(py, "last_reconnect_ms"), newest)?;
+        store_counters(window)?;
+        Ok(Some(false))
+    }
+}
+
+impl QuietReconnects {
+    /// Whether `classify` at `now` (with the window's stamps as `stamps`) gives the
+    /// conditions the window holds.
+    fn judged_the_same(
+        &self,
+        window: &Bound<'_, PyAny>,
+        facts: &Bound<'_, PyAny>,
+        held: &Bound<'_, PyFrozenSet>,
+        stamps: &[u8],
+        kind: usize,
+        now: i128,
+    ) -> PyResult<bool> {
+        let py = window.py();
+        let eligible = window.getattr(intern!(py, "present"))?.extract::<bool>()?
+            && facts.getattr(intern!(py, "enabled"))?.extract::<bool>()?
+            && facts.getattr(intern!(py, "managed"))?.extract::<bool>()?;
+        if !eligible {
+            return Ok(held.is_empty());
+        }
+        let state = window.getattr(intern!(py, "server_state"))?;
+        let state: Option<&str> = if state.is_none() {
+            None
+        } else {
+            Some(state.cast::<PyString>()?.to_str()?)
+        };
+        let size = stamps.len() / ENTRY;
+        let mut judged = 0;
+        for judge in &self.judges[kind] {
+            let was_held = held.contains(&judge.name)?;
+            let holds = match judge.threshold {
+                None => state.is_some() && state == judge.state.as_deref(),
+                Some(threshold) => {
+                    let needed = if was_held {
+                        threshold.clear_below
+                    } else {
+                        threshold.reconnects
+                    };
+                    size >= needed && stamp_ms(stamps, needed - 1) > now - threshold.period_ms
+                }
+            };
+            if holds != was_held {
+                return Ok(false);
+            }
+            judged += usize::from(holds);
+        }
+        Ok(judged == held.len()) // no name held that is no longer configured
+    }
+}
