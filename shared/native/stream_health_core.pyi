@@ -37,11 +37,11 @@ class Timer:
     def __len__(self) -> int: ...
 
 @final
-class QuietReconnects:
-    """The reconnections that change no condition, applied without the interpreter."""
+class CompiledRules:
+    """A `Rules` read once, for the domain's steps that run for most events."""
 
     def __init__(self, rules: Any) -> None: ...
-    def apply(
+    def reconnect_quietly(
         self,
         window: Any,
         at_ms: int,
@@ -50,7 +50,11 @@ class QuietReconnects:
         attempt: int | None,
         total: int | None,
     ) -> bool | None:
-        """True for a repeat, False when applied; None (window untouched) for the domain."""
+        """A reconnection that changes no condition (with its counters, None: none): True for
+        a repeat, False when applied; None (window untouched) for the domain."""
+
+    def next_wake_ms(self, window: Any, after_ms: int) -> int | None:
+        """`classify.next_wake_ms(window, rules, after_ms=after_ms)`."""
 
 def state_change_value(
     namespace: bytes,

@@ -128,7 +128,7 @@ class Work:
         """Load the windows, run every op through the domain, collect changes."""
         await self.owner.load(conn, self.wanted)
         facts = await load_facts(conn, uuids=self.refresh) if self.refresh else {}
-        quiet, now_ms = self.owner.quiet.apply, self.now_ms
+        quiet, now_ms = self.owner.compiled.reconnect_quietly, self.now_ms
         for partition, uid, op in self.ops:
             window = self.owner.window(partition, uid)
             if type(op) is MediaEvent and op.kind is _RECONNECT:

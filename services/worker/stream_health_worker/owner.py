@@ -21,10 +21,9 @@ from stream_health.db.windows import (
     load_windows,
     pending_drains,
 )
-from stream_health.domain.classify import next_wake_ms
 from stream_health.domain.conditions import conditions_to_data
 from stream_health.domain.stream import UNKNOWN, Rules, StreamWindow
-from stream_health_core import QuietReconnects, Timer
+from stream_health_core import CompiledRules, Timer
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +52,9 @@ class WindowOwner:
 
     def __init__(self, *, rules: Rules, owned_topics: Collection[str]) -> None:
         self.rules = rules
-        # The compiled path of the reconnections that change no condition (apply.Work).
-        self.quiet = QuietReconnects(rules)
+        # The rules read once for the compiled domain steps (shared/native/src/rules.rs): the
+        # reconnections that change no condition (apply.Work), the windows' next wake-ups.
+        self.compiled = CompiledRules(rules)
         self._owned_topics = frozenset(owned_topics)
         self._cache: dict[int, dict[str, StreamWindow]] = {}
         self._positions: dict[tuple[str, int], int] = {}
@@ -154,12 +154,12 @@ class WindowOwner:
         """What to save for the dirty windows (`save_windows`); their next wake-ups join the
         timer."""
         rows: list[WindowItem] = []
-        rules = self.rules
+        next_wake_ms = self.compiled.next_wake_ms  # classify.next_wake_ms, compiled
         for partition, uids in dirty.items():
             windows = self._cache[partition]
             for uid in uids:
                 window = windows[uid]
-                instant = next_wake_ms(window, rules, after_ms=now_ms)
+                instant = next_wake_ms(window, now_ms)
                 # The window's own uid, not the event's equal copy: the timer's entries then
                 # share one string per stream instead of holding one per batch.
                 self._timer.schedule(partition, window.uid, instant)

@@ -9,15 +9,15 @@ use pyo3::prelude::*;
 mod changes;
 mod events;
 mod instants;
-mod reconnects;
 mod rows;
+mod rules;
 mod timer;
 
 #[pymodule]
 fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<events::EventReader>()?;
     module.add_class::<timer::Timer>()?;
-    module.add_class::<reconnects::QuietReconnects>()?;
+    module.add_class::<rules::CompiledRules>()?;
     module.add_function(wrap_pyfunction!(changes::state_change_value, module)?)?;
     module.add_function(wrap_pyfunction!(rows::window_copy, module)?)?;
     module.add_function(wrap_pyfunction!(events::event_id, module)?)?;

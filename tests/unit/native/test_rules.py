@@ -1,6 +1,7 @@
-"""The compiled path of quiet reconnections (shared/native/src/reconnects.rs) against the
-domain: the scripts the domain's property tests replay, with every reconnection applied both
-ways (as `Work` applies a media-server reconnection: counters, then the reconnection)."""
+"""The compiled domain steps (shared/native/src/rules.rs) against the domain: the scripts the
+domain's property tests replay, with every reconnection applied both ways (as `Work` applies
+a media-server reconnection: counters, then the reconnection) and every window's next
+wake-up computed both ways."""
 
 from dataclasses import replace
 
@@ -8,6 +9,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from stream_health.domain import window
+from stream_health.domain.classify import next_wake_ms
 from stream_health.domain.conditions import (
     ConditionSet,
     ReconnectCondition,
@@ -16,7 +18,7 @@ from stream_health.domain.conditions import (
 )
 from stream_health.domain.stream import Cause, Rules, StreamWindow
 from stream_health.domain.transitions import on_counters, on_reconnect
-from stream_health_core import QuietReconnects
+from stream_health_core import CompiledRules
 from tests.unit.stream_health.domain.model import Config, Reconnect, Script
 from tests.unit.stream_health.domain.strategies import scripts
 from tests.unit.stream_health.domain.test_transitions import SCRIPT_SETTINGS, UID, apply
@@ -34,18 +36,18 @@ def test_a_reconnection_the_compiled_path_applies_is_applied_as_the_domain_does(
     script: Script, data: st.DataObject
 ) -> None:
     stream, rules = StreamWindow(UID), script.rules
-    quiet = QuietReconnects(rules)
+    core = CompiledRules(rules)
     for step in script.steps:
         if not (isinstance(step, Reconnect) and step.cause is Cause.RECONNECT):
             rules, _, _ = apply(stream, rules, step)
             if isinstance(step, Config):
-                quiet = QuietReconnects(rules)
+                core = CompiledRules(rules)
             continue
         at_ms, _ = rules.clamp(step.at_ms, now_ms=step.now_ms)
         attempt, total = data.draw(_counters)
         before, compiled = replace(stream), replace(stream)
 
-        repeat = quiet.apply(compiled, at_ms, step.event_id, step.now_ms, attempt, total)
+        repeat = core.reconnect_quietly(compiled, at_ms, step.event_id, step.now_ms, attempt, total)
         if attempt is not None and total is not None:
             on_counters(stream, at_ms=at_ms, event_id=step.event_id, attempt=attempt, total=total)
         outcome = on_reconnect(
@@ -61,6 +63,21 @@ def test_a_reconnection_the_compiled_path_applies_is_applied_as_the_domain_does(
         assert outcome.duplicate == repeat
 
 
+@settings(SCRIPT_SETTINGS, max_examples=300)
+@given(script=scripts(), later=st.lists(st.integers(0, 400), min_size=1, max_size=3))
+def test_the_next_wake_up_is_the_domains(script: Script, later: list[int]) -> None:
+    stream, rules = StreamWindow(UID), script.rules
+    core = CompiledRules(rules)
+    for step in script.steps:
+        rules, _, _ = apply(stream, rules, step)
+        if isinstance(step, Config):
+            core = CompiledRules(rules)
+        for after_ms in (step.now_ms, *(step.now_ms + d for d in later)):
+            expected = next_wake_ms(stream, rules, after_ms=after_ms)
+            event("a wake-up" if expected is not None else "none")
+            assert core.next_wake_ms(stream, after_ms) == expected
+
+
 def _rules() -> Rules:
     problematic = ReconnectCondition("problematic", Threshold(3, 1_000, 2))
     return Rules(ConditionSet((problematic, StateCondition("disabled", "disabled"))))
@@ -68,20 +85,22 @@ def _rules() -> Rules:
 
 def test_reconnections_of_a_stream_already_in_its_conditions_take_the_compiled_path() -> None:
     rules = _rules()
-    quiet, stream = QuietReconnects(rules), StreamWindow(UID)
+    compiled, stream = CompiledRules(rules), StreamWindow(UID)
     for at_ms in (10, 20, 30):  # the third enters problematic: the domain applies it
         on_reconnect(stream, rules, at_ms=at_ms, event_id=at_ms, now_ms=at_ms)
     assert stream.conditions == {"problematic"}
 
-    assert quiet.apply(stream, 40, 40, 40, 2, 9) is False
+    assert compiled.reconnect_quietly(stream, 40, 40, 40, 2, 9) is False
     assert window.timestamps(stream.stamps) == [40, 30, 20]
     assert (stream.last_reconnect_ms, stream.reconnect_attempt, stream.reconnect_total) == (
         40,
         2,
         9,
     )
-    assert quiet.apply(stream, 40, 40, 41, 2, 9) is True  # the same event again
-    assert quiet.apply(stream, 5, 5, 50, None, None) is False  # older than the window keeps
+    assert compiled.reconnect_quietly(stream, 40, 40, 41, 2, 9) is True  # the same event again
+    assert (
+        compiled.reconnect_quietly(stream, 5, 5, 50, None, None) is False
+    )  # older than the window keeps
     assert window.timestamps(stream.stamps) == [40, 30, 20]
 
 
@@ -90,7 +109,7 @@ def test_a_held_condition_no_longer_configured_is_left_to_the_domain() -> None:
     stream = StreamWindow(UID, conditions=frozenset({"flaky"}))  # judged by other rules
     before = replace(stream)
 
-    assert QuietReconnects(rules).apply(stream, 30, 30, 30, None, None) is None
+    assert CompiledRules(rules).reconnect_quietly(stream, 30, 30, 30, None, None) is None
     assert stream == before
     assert on_reconnect(stream, rules, at_ms=30, event_id=30, now_ms=30).changes[0].left == (
         "flaky",

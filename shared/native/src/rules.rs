@@ -1,11 +1,13 @@
-//! A reconnection that changes no condition, applied without the interpreter.
+//! The domain's per-window steps that run for most events, on the rules read once.
 //!
-//! `QuietReconnects.apply` does what `transitions.on_counters` then `transitions.on_reconnect`
-//! do to a `StreamWindow` (the reference model: the property tests replay the domain's
-//! scripts through both) in the common case where nothing drains before the event and the
-//! event enters or leaves no condition: it stores the reconnection (or recognises a
-//! repeat) and the counters, and says whether it was a repeat. In every other case it changes
-//! nothing and returns None, and the Python domain applies the event and builds the changes.
+//! `CompiledRules.reconnect_quietly` does what `transitions.on_counters` then
+//! `transitions.on_reconnect` do to a `StreamWindow` in the common case where nothing drains
+//! before the event and the event enters or leaves no condition: it stores the reconnection
+//! (or recognises a repeat) and the counters, and says whether it was a repeat. In every other
+//! case it changes nothing and returns None, and the Python domain applies the event and
+//! builds the changes. `CompiledRules.next_wake_ms` is `classify.next_wake_ms`. The Python
+//! functions are the reference model: the property tests replay the domain's scripts
+//! through both.
 
 use std::cmp::Ordering;
 
@@ -43,10 +45,11 @@ struct Judge {
 
 /// The rules a `Rules` object holds, read once, per kind of camera (normal, increased).
 #[pyclass(module = "stream_health_core")]
-pub struct QuietReconnects {
+pub struct CompiledRules {
     capacity: usize,
     judges: [Vec<Judge>; 2],
     effective: [Vec<(Py<PyString>, Threshold)>; 2],
+    longest_ms: [i128; 2],
     reconnect_names: Vec<Py<PyString>>,
 }
 
@@ -88,7 +91,7 @@ fn insert(stamps: &[u8], item: &[u8; ENTRY], capacity: usize) -> Option<Vec<u8>>
 }
 
 #[pymethods]
-impl QuietReconnects {
+impl CompiledRules {
     /// Read from a `stream_health.domain.stream.Rules`.
     #[new]
     fn new(rules: &Bound<'_, PyAny>) -> PyResult<Self> {
@@ -122,10 +125,12 @@ impl QuietReconnects {
             .try_iter()?
             .map(|name| Ok(name?.cast_into::<PyString>()?.unbind()))
             .collect::<PyResult<_>>()?;
+        let longest_ms: (i128, i128) = rules.getattr(intern!(py, "longest_ms"))?.extract()?;
         Ok(Self {
             capacity: rules.getattr(intern!(py, "capacity"))?.extract()?,
             judges,
             effective,
+            longest_ms: [longest_ms.0, longest_ms.1],
             reconnect_names,
         })
     }
@@ -135,7 +140,7 @@ impl QuietReconnects {
     /// (the window untouched) when the Python domain must apply it.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (window, at_ms, event_id, now_ms, attempt, total))]
-    fn apply(
+    fn reconnect_quietly(
         &self,
         window: &Bound<'_, PyAny>,
         at_ms: i64,
@@ -221,9 +226,62 @@ impl QuietReconnects {
         store_counters(window)?;
         Ok(Some(false))
     }
+
+    /// When the owner must next look at the window after `after_ms`: a held condition
+    /// drains or a count the admin list shows falls (None: never without an event).
+    fn next_wake_ms(&self, window: &Bound<'_, PyAny>, after_ms: i64) -> PyResult<Option<i64>> {
+        let py = window.py();
+        let held = window
+            .getattr(intern!(py, "conditions"))?
+            .cast_into::<PyFrozenSet>()?;
+        let facts = window.getattr(intern!(py, "facts"))?;
+        let kind = usize::from(facts.getattr(intern!(py, "increased"))?.extract::<bool>()?);
+        if held.is_empty() || self.effective[kind].is_empty() {
+            return Ok(None);
+        }
+        let stamps_object = window
+            .getattr(intern!(py, "stamps"))?
+            .cast_into::<PyBytes>()?;
+        let stamps = stamps_object.as_bytes();
+        let size = stamps.len() / ENTRY;
+        let after = i128::from(after_ms);
+        // The shown counts: each held reconnect condition's own period, and the longest.
+        let mut earliest = first_leave(stamps, self.longest_ms[kind], after);
+        for (name, threshold) in &self.effective[kind] {
+            if !held.contains(name)? {
+                continue;
+            }
+            earliest = earlier(earliest, first_leave(stamps, threshold.period_ms, after));
+            if size >= threshold.clear_below {
+                let drains = stamp_ms(stamps, threshold.clear_below - 1) + threshold.period_ms;
+                earliest = earlier(earliest, Some(drains));
+            }
+        }
+        earliest.map(i64::try_from).transpose().map_err(|_| {
+            pyo3::exceptions::PyOverflowError::new_err("a wake-up instant beyond 64 bits")
+        })
+    }
 }
 
-impl QuietReconnects {
+fn earlier(one: Option<i128>, other: Option<i128>) -> Option<i128> {
+    match (one, other) {
+        (Some(one), Some(other)) => Some(one.min(other)),
+        (one, None) => one,
+        (None, other) => other,
+    }
+}
+
+/// When the oldest reconnection counted in `period_ms` (stamped after `after - period_ms`)
+/// leaves it; None when none is counted.
+fn first_leave(stamps: &[u8], period_ms: i128, after: i128) -> Option<i128> {
+    let since = after - period_ms;
+    let counted = (0..stamps.len() / ENTRY)
+        .take_while(|&i| stamp_ms(stamps, i) > since)
+        .count();
+    (counted > 0).then(|| stamp_ms(stamps, counted - 1) + period_ms)
+}
+
+impl CompiledRules {
     /// Whether `classify` at `now` (with the window's stamps as `stamps`) gives the
     /// conditions the window holds.
     fn judged_the_same(
