@@ -50,14 +50,6 @@ struct Counters {
     total: Option<u64>,
 }
 
-/// What Python's `str.strip()` removes at either end, among ASCII characters.
-fn python_space(byte: u8) -> bool {
-    matches!(
-        byte,
-        b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' '
-    )
-}
-
 /// The 64-bit identity of (server, pid, seq), as `schemas.events.event_id` computes it.
 #[pyfunction]
 pub fn event_id(server: &str, pid: u64, seq: u64) -> u64 {
@@ -184,12 +176,13 @@ impl EventReader {
         let at_ms = self.instant(envelope.timestamp?)?;
         let data = envelope.data.as_ref()?;
         let uid = data.uid?;
-        let uid_bytes = uid.as_bytes();
+        // Of what `str.strip()` removes, an unescaped ASCII JSON string can hold only the
+        // space (control characters are escaped, and escapes are left to Python).
         if uid.is_empty()
             || uid.len() > MAX_UID
             || !uid.is_ascii()
-            || python_space(uid_bytes[0])
-            || python_space(uid_bytes[uid.len() - 1])
+            || uid.starts_with(' ')
+            || uid.ends_with(' ')
         {
             return None;
         }

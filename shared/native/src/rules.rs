@@ -162,15 +162,11 @@ impl CompiledRules {
         let (now, at) = (i128::from(now_ms), i128::from(at_ms));
 
         // A held condition that drains by now changes the stream before the event does.
-        if !held.is_empty() {
-            for (name, threshold) in &self.effective[kind] {
-                if stamps.len() / ENTRY >= threshold.clear_below
-                    && held.contains(name)?
-                    && stamp_ms(stamps, threshold.clear_below - 1) + threshold.period_ms <= now
-                {
-                    return Ok(None);
-                }
-            }
+        if self
+            .next_drain(&held, stamps, kind)?
+            .is_some_and(|drains| drains <= now)
+        {
+            return Ok(None);
         }
 
         // The media server's counters: kept when this event is the latest to report them.
@@ -243,20 +239,15 @@ impl CompiledRules {
             .getattr(intern!(py, "stamps"))?
             .cast_into::<PyBytes>()?;
         let stamps = stamps_object.as_bytes();
-        let size = stamps.len() / ENTRY;
         let after = i128::from(after_ms);
         // The shown counts: each held reconnect condition's own period, and the longest.
         let mut earliest = first_leave(stamps, self.longest_ms[kind], after);
         for (name, threshold) in &self.effective[kind] {
-            if !held.contains(name)? {
-                continue;
-            }
-            earliest = earlier(earliest, first_leave(stamps, threshold.period_ms, after));
-            if size >= threshold.clear_below {
-                let drains = stamp_ms(stamps, threshold.clear_below - 1) + threshold.period_ms;
-                earliest = earlier(earliest, Some(drains));
+            if held.contains(name)? {
+                earliest = earlier(earliest, first_leave(stamps, threshold.period_ms, after));
             }
         }
+        earliest = earlier(earliest, self.next_drain(&held, stamps, kind)?);
         earliest.map(i64::try_from).transpose().map_err(|_| {
             pyo3::exceptions::PyOverflowError::new_err("a wake-up instant beyond 64 bits")
         })
@@ -282,6 +273,27 @@ fn first_leave(stamps: &[u8], period_ms: i128, after: i128) -> Option<i128> {
 }
 
 impl CompiledRules {
+    /// The first instant at which a held reconnect condition stops holding
+    /// (`classify.next_drain_ms`).
+    fn next_drain(
+        &self,
+        held: &Bound<'_, PyFrozenSet>,
+        stamps: &[u8],
+        kind: usize,
+    ) -> PyResult<Option<i128>> {
+        let mut earliest = None;
+        if held.is_empty() {
+            return Ok(earliest);
+        }
+        for (name, threshold) in &self.effective[kind] {
+            if stamps.len() / ENTRY >= threshold.clear_below && held.contains(name)? {
+                let drains = stamp_ms(stamps, threshold.clear_below - 1) + threshold.period_ms;
+                earliest = earlier(earliest, Some(drains));
+            }
+        }
+        Ok(earliest)
+    }
+
     /// Whether `classify` at `now` (with the window's stamps as `stamps`) gives the
     /// conditions the window holds.
     fn judged_the_same(
