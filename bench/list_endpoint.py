@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import list_data, list_report, pg, report
+from bench import cpu, list_data, list_report, pg, report
 from bench.list_queries import Combo, deep_page, indexed, matrix, naive, read_path, windows_ms
 from bench.measure import WorkerError, WorkerProcess, WorkerSpec, wait_ready
 from bench.worker_throughput import CLI, REPO, free_port, say
@@ -422,37 +422,6 @@ async def load(run: Run, port: int, name: str, **plan: Any) -> dict[str, Any]:
     return result
 
 
-def _proc_cpu(pid: int) -> float:
-    """utime + stime of a process in seconds (0 once gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_snapshot(api_pid: int) -> dict[str, float]:
-    """CPU seconds so far: the api, PostgreSQL's processes, Java (Kafka), the machine."""
-    out = {"api": _proc_cpu(api_pid), "postgres": 0.0, "kafka": 0.0, "self": _proc_cpu(os.getpid())}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            comm = (entry / "comm").read_text().strip()
-        except OSError:
-            continue
-        if comm == "postgres":
-            out["postgres"] += _proc_cpu(int(entry.name))
-        elif comm == "java":
-            out["kafka"] += _proc_cpu(int(entry.name))
-    cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    ticks = [int(x) for x in cpu]
-    idle = ticks[3] + ticks[4]
-    clock = os.sysconf("SC_CLK_TCK")
-    out["busy"] = (sum(ticks[:8]) - idle) / clock
-    return out
-
-
 async def throughput(
     run: Run, port: int, targets: list[str], api_pid: int, name: str
 ) -> dict[str, Any]:
@@ -471,25 +440,25 @@ async def throughput(
         )
     )
     await asyncio.sleep(o.warmup_s + 0.5)  # the client starts its clock after its own startup
-    before, t0 = cpu_snapshot(api_pid), time.monotonic()
+    pids = {"api": api_pid, "self": os.getpid()}
+    before, t0 = cpu.snapshot(pids), time.monotonic()
     await asyncio.sleep(max(o.duration_s - 1.0, 1.0))
-    after, t1 = cpu_snapshot(api_pid), time.monotonic()
+    after, t1 = cpu.snapshot(pids), time.monotonic()
     result = await task
     seconds = t1 - t0
-    cpu = {k: after[k] - before[k] for k in after}
+    spent = cpu.split(before, after)
     client = result["client_cpu_s"] / result["seconds"] * seconds
-    cpu["load generator"] = client
-    cpu["other"] = max(
-        cpu["busy"] - cpu["api"] - cpu["postgres"] - cpu["kafka"] - client - cpu.pop("self"), 0.0
-    )
-    cpu["seconds"] = seconds
-    cpu["cores"] = os.cpu_count() or 1
+    spent["load generator"] = client
+    spent["other"] = max(spent["other"] - client, 0.0)
+    spent.pop("self")
+    spent["seconds"] = seconds
+    spent["cores"] = os.cpu_count() or 1
     latencies = result.pop("latencies_ms")
     result.update(list_report.stats(latencies))
-    result["cpu"] = cpu
+    result["cpu"] = spent
     served = result["per_s"] * seconds  # requests in the CPU window (same rate)
     result["cpu_ms_per_request"] = {
-        k: cpu[k] * 1000 / served for k in ("api", "postgres") if served
+        k: spent[k] * 1000 / served for k in ("api", "postgres") if served
     }
     say(
         f"{name}: {result['per_s']:,.0f} requests/s, p50 {result['p50']:.1f} ms, "
@@ -524,7 +493,7 @@ async def profiled(run: Run, port: int, targets: list[str], api_pid: int) -> dic
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    cpu_before, wall_before = _proc_cpu(api_pid), time.monotonic()
+    cpu_before, wall_before = cpu.process_seconds(api_pid), time.monotonic()
     try:
         result = await load(
             run,
@@ -536,7 +505,7 @@ async def profiled(run: Run, port: int, targets: list[str], api_pid: int) -> dic
             duration_s=seconds,
             warmup_s=1.0,
         )
-        cpu_share = (_proc_cpu(api_pid) - cpu_before) / (time.monotonic() - wall_before)
+        cpu_share = (cpu.process_seconds(api_pid) - cpu_before) / (time.monotonic() - wall_before)
         _, stderr = await asyncio.wait_for(spy.communicate(), timeout=seconds + 30)
     finally:
         if spy.returncode is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import cpu
 from bench.pg import Progress, ProgressProbe
 
 SAMPLE_EVERY_S = 0.5
@@ -50,6 +51,7 @@ class WorkerRun:
     rss_ready_kb: int | None
     peak_rss_kb: int
     exit_code: int | None = None
+    cpu_s: dict[str, float] = field(default_factory=dict)  # from spawn to done: bench.cpu.split
     samples: list[tuple[float, int]] = field(default_factory=list)
 
     @property
@@ -201,10 +203,13 @@ async def run_worker(
 ) -> WorkerRun:
     """Start the worker, wait until it has committed `expected` records, stop it."""
     worker = WorkerProcess(spec)
+    pids = {"worker": worker.pid, "bench": os.getpid()}
+    cpu_before = cpu.snapshot(pids)
     sampling = asyncio.create_task(worker.sample_forever())
     readiness = asyncio.create_task(wait_ready(worker, timeout_s))
     try:
         done_s, offsets_s, first_s = await _wait_committed(worker, probe, expected, timeout_s)
+        spent = cpu.split(cpu_before, cpu.snapshot(pids))
         worker.sample()  # VmHWM covers any peak between samples
         ready = await _settled(readiness)
     finally:
@@ -220,6 +225,7 @@ async def run_worker(
         rss_ready_kb=None if ready is None else ready[1],
         peak_rss_kb=worker.peak_kb,
         exit_code=code,
+        cpu_s=spent,
         samples=worker.samples,
     )
 

@@ -127,6 +127,7 @@ def summarize(repeats: list[Repeat], *, idle_rss_kb: int, streams: int) -> dict[
         "peak_rss_kb": peak,
         "idle_rss_kb": idle_rss_kb,
         "rss_bytes_per_stream": per_stream,
+        "cpu_cores": cpu_cores(repeats),
         "targets_met": {
             "events_per_s": worker >= TARGET_RATE,
             "ratio": bare > 0 and worker / bare >= TARGET_RATIO,
@@ -210,10 +211,32 @@ def markdown(doc: dict[str, Any], repeats: list[Repeat]) -> str:
         f"{_met(s['targets_met']['ratio'])})",
         f"- RSS per stream: {s['rss_bytes_per_stream']:,.0f} B (target <= 1 KiB: "
         f"{_met(s['targets_met']['rss_per_stream'])})",
+        *markdown_cpu(repeats),
         *_notes(doc, repeats),
         "",
     ]
     return "\n".join(lines)
+
+
+def cpu_cores(repeats: list[Repeat]) -> dict[str, float]:
+    """Per CPU account (worker, postgres, kafka, bench, other, busy), the median over the
+    repeats of its CPU seconds per wall second of the worker run: cores kept busy."""
+    runs = [r.worker for r in repeats if r.worker.cpu_s and r.worker.seconds > 0]
+    keys = sorted({k for w in runs for k in w.cpu_s})
+    return {k: median(w.cpu_s.get(k, 0.0) / w.seconds for w in runs) for k in keys}
+
+
+def markdown_cpu(repeats: list[Repeat]) -> list[str]:
+    """The CPU line of a RESULTS.md section (none when no run was accounted)."""
+    cores = cpu_cores(repeats)
+    if not cores:
+        return []
+    busy = cores.pop("busy", 0.0)
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(cores.items(), key=lambda kv: -kv[1]))
+    return [
+        f"- CPU during the worker runs, in cores (CPU s per wall s, median of repeats): {parts}; "
+        f"machine busy {busy:.2f} of {os.cpu_count() or 1}"
+    ]
 
 
 def _notes(doc: dict[str, Any], repeats: list[Repeat]) -> list[str]:

@@ -1,0 +1,46 @@
+"""The worker benchmark's summary of where CPU went."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.kafka_io import Rate
+from bench.measure import WorkerRun
+from bench.report import Repeat, cpu_cores, markdown_cpu
+
+
+def _repeat(index: int, seconds: float, cpu_s: dict[str, float]) -> Repeat:
+    worker = WorkerRun(
+        records=1000,
+        seconds=seconds,
+        offsets_s=seconds,
+        first_commit_s=1.0,
+        ready_s=1.0,
+        rss_ready_kb=1,
+        peak_rss_kb=2,
+        cpu_s=cpu_s,
+    )
+    return Repeat(index, Rate(records=1000, seconds=1.0), worker)
+
+
+def test_cores_are_cpu_seconds_per_wall_second_median_over_repeats() -> None:
+    repeats = [
+        _repeat(0, 10.0, {"worker": 9.0, "postgres": 4.0, "busy": 18.0}),
+        _repeat(1, 20.0, {"worker": 20.0, "postgres": 10.0, "busy": 38.0}),
+        _repeat(2, 40.0, {"worker": 32.0, "postgres": 24.0, "busy": 60.0}),
+    ]
+
+    assert cpu_cores(repeats) == pytest.approx({"worker": 0.9, "postgres": 0.5, "busy": 1.8})
+
+
+def test_the_line_lists_the_busiest_account_first_and_skips_runs_without_accounts() -> None:
+    repeats = [
+        _repeat(0, 10.0, {"worker": 9.0, "postgres": 4.0, "kafka": 1.0, "busy": 15.0}),
+        _repeat(1, 10.0, {}),
+    ]
+
+    (line,) = markdown_cpu(repeats)
+
+    assert "worker 0.90, postgres 0.40, kafka 0.10;" in line
+    assert "machine busy 1.50 of" in line
+    assert markdown_cpu([_repeat(0, 10.0, {})]) == []
