@@ -179,7 +179,7 @@ async def _wait_committed(
     while worker.elapsed() < timeout_s:
         if worker.process.poll() is not None:
             raise worker.died(f"before committing {expected} records ({progress})")
-        progress = await probe.read()
+        progress = await probe.read(expected=expected)
         now = worker.elapsed()
         if first_commit is None and progress.committed > 0:
             first_commit = now

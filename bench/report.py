@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.kafka_io import Rate
 from bench.measure import WorkerRun
+from bench.pg import Statement
 
 TARGET_RATE = 50_000.0
 TARGET_RATIO = 0.5
@@ -65,6 +66,7 @@ class Repeat:
     other_inputs: dict[str, int] = field(default_factory=dict)  # records left on other inputs
     outputs: dict[str, int] = field(default_factory=dict)  # records published (changes, dlq)
     oldest_event_age_s: float = 0.0
+    statements: list[Statement] = field(default_factory=list)  # PostgreSQL's busiest
 
 
 def _run(*argv: str) -> str:
@@ -250,6 +252,16 @@ def _notes(doc: dict[str, Any], repeats: list[Repeat]) -> list[str]:
         )
         size = footprint.get("database_bytes", 0) / 2**20
         notes.append(f"- database after the last repeat: {size:.0f} MiB; rows: {rows}")
+    if repeats and repeats[-1].statements:
+        last = repeats[-1]
+        notes.append(
+            f"- PostgreSQL's busiest statements in the last repeat (execution time over its "
+            f"{last.worker.seconds:.0f} s; pg_stat_statements):"
+        )
+        notes += [
+            f"  - {s.exec_ms / 1000:.1f} s, {s.calls:,} calls, {s.rows:,} rows: `{s.query}`"
+            for s in last.statements[:6]
+        ]
     if repeats:
         published = ", ".join(f"{k} {v:,}" for k, v in repeats[-1].outputs.items())
         notes.append(f"- published by the last repeat: {published or 'nothing'}")

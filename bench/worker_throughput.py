@@ -269,9 +269,12 @@ async def worker_repeat(run: Run, index: int, produced_at: float) -> report.Repe
     connection = await pg.connect(database_url)
     try:
         probe = pg.ProgressProbe(connection, group=group, topic=run.topics.media_events)
+        counting = await pg.count_statements(connection)
         worker = await run_worker(spec, probe, expected=o.events, timeout_s=o.timeout_s)
         repeat = report.Repeat(index, bare, worker, await probe.footprint(), oldest_event_age_s=age)
         repeat.other_inputs = await other_inputs_left(run, probe)
+        if counting:
+            repeat.statements = await pg.top_statements(connection)
     finally:
         await connection.close()
     after = await output_counts(run)
@@ -290,6 +293,8 @@ def _say_worker(run: Run, r: report.Repeat) -> None:
         f"peak RSS {w.peak_rss_kb / 1024:.1f} MiB; ratio {w.rate / r.bare.per_s:.2f}"
     )
     say(f"  published by this worker run: {r.outputs}")
+    for s in r.statements:
+        say(f"  postgres {s.exec_ms / 1000:6.2f} s {s.calls:7,} calls: {s.query}")
     if r.other_inputs:
         say(f"  other inputs not committed at completion: {r.other_inputs}")
 
@@ -377,6 +382,7 @@ def _repeat_json(r: report.Repeat) -> dict[str, Any]:
         "other_inputs_left": r.other_inputs,
         "published": r.outputs,
         "oldest_event_age_s": r.oldest_event_age_s,
+        "statements": [asdict(s) for s in r.statements],
     }
 
 

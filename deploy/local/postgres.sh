@@ -67,7 +67,7 @@ start() {
   [[ $(id -u) -eq 0 ]] && chown postgres "$LOG_DIR/postgres.log"
   log "starting postgres on $PG_HOST:$PG_PORT"
   as_owner "$bin/pg_ctl" -D "$data" -l "$LOG_DIR/postgres.log" -w -t 60 start \
-    -o "-c listen_addresses=$PG_HOST -p $PG_PORT -k $data -c max_connections=200 -c shared_buffers=256MB -c fsync=on" \
+    -o "-c listen_addresses=$PG_HOST -p $PG_PORT -k $data -c max_connections=200 -c shared_buffers=256MB -c fsync=on -c shared_preload_libraries=pg_stat_statements" \
     >/dev/null || die "postgres did not start (see $LOG_DIR/postgres.log)"
   head -n 1 "$data/postmaster.pid" >"$PIDFILE"
   wait_for 30 "postgres" "$bin/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" || die "postgres is not accepting connections"
