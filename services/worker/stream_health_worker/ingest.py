@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +29,10 @@ from stream_health.db.listing import ListedStream, save_listing
 from stream_health.db.outbox import enqueue
 from stream_health.db.windows import (
     add_condition_counts,
+    encode_windows,
     mark_listed,
     partition_uids,
+    save_encoded,
     save_partition_rules,
     save_windows,
 )
@@ -171,6 +173,143 @@ async def _apply_analytics(
     work.count_reconnects(counted)
 
 
+class FencedError(RuntimeError):
+    """A partition's stored offsets are not what the batch was prepared on: another owner
+    advanced it meanwhile. The batch's work is void; it must be prepared again."""
+
+    def __init__(self, moved: Collection[tuple[str, int]]) -> None:
+        super().__init__(f"partitions advanced by another owner: {sorted(moved)}")
+        self.moved = sorted(moved)
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch's stream work done in memory, waiting for its transaction.
+
+    What the transaction writes is fixed here: the windows as encoded bytes, the records to
+    publish as bytes. The windows themselves may move on with the next batch meanwhile.
+    """
+
+    records: Sequence[RawRecord]
+    others: list[RawRecord]  # inventory and analytics: applied inside the transaction
+    assumed: dict[tuple[str, int], int]  # the stored offsets the stream work started from
+    result: BatchResult
+    work: Work
+    windows: bytes | None  # binary COPY data of the windows the work changed
+
+
+async def stored_offsets(
+    conn: Any, *, consumer_group: str, keys: Collection[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The stored next offsets of `keys` (0 where none is stored yet), without locking."""
+    ordered = sorted(keys)
+    rows = await conn.fetch(
+        "SELECT o.topic, o.partition, o.next_offset FROM consumer_offsets o "
+        "JOIN unnest($2::text[], $3::int[]) AS x(t, p) ON o.topic = x.t AND o.partition = x.p "
+        "WHERE o.consumer_group = $1",
+        consumer_group,
+        [t for t, _ in ordered],
+        [p for _, p in ordered],
+    )
+    found = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+    return {key: found.get(key, 0) for key in ordered}
+
+
+async def prepare_batch(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    ctx: WorkerContext,
+    records: Sequence[RawRecord],
+    now_ms: int,
+) -> PreparedBatch:
+    """Apply the stream records of a batch to the windows in memory and encode what to store.
+
+    It starts from where this owner's earlier batches left each partition (the offsets it
+    prepared them to, which their transactions are storing, maybe still), reading the stored
+    offsets only for partitions it has no position for. Records below those offsets were
+    applied before (a redelivery) and are skipped. `commit_batch` checks, under the offsets'
+    row locks, that nobody else moved them since. Until then the windows in memory are ahead
+    of PostgreSQL: on any failure the caller must `forget` the batch's partitions.
+    """
+    owned = ctx.topics.owned_by_stream
+    mine = [r for r in records if r.topic in owned]
+    others = [r for r in records if r.topic not in owned]
+    keys = {(t, p) for t in owned for p in {r.partition for r in mine}}
+    owner = ctx.owner
+    result = BatchResult()
+    work = result.work = Work(owner, topics=ctx.topics, now_ms=now_ms)
+    assumed = owner.positions(keys)
+    if mine:
+        async with sessions() as session:
+            conn = await driver_connection(session)
+            if unknown := keys - assumed.keys():
+                read = await stored_offsets(conn, consumer_group=ctx.consumer_group, keys=unknown)
+                owner.fence(read)  # a cache without a position is not to be trusted
+                assumed |= read
+            _route(ctx, _fresh(mine, assumed, result), work, result.applied)
+            await work.apply(conn)
+    windows = encode_windows(owner.rows(work.dirty, now_ms=now_ms))
+    owner.advanced({**assumed, **result.next_offsets})
+    return PreparedBatch(records, others, assumed, result, work, windows)
+
+
+def _route(
+    ctx: WorkerContext, records: list[RawRecord], work: Work, applied: Counter[tuple[str, str]]
+) -> None:
+    media = TopicRole.MEDIA_EVENTS  # not per record: an enum member read through its class
+    roles = ctx.roles
+    for record in records:
+        kind = work.media_event(record) if roles[record.topic] is media else work.signal(record)
+        applied[(record.topic, kind)] += 1
+
+
+async def commit_batch(
+    sessions: async_sessionmaker[AsyncSession], *, ctx: WorkerContext, prepared: PreparedBatch
+) -> BatchResult:
+    """Store a prepared batch in one transaction, with its inventory and analytics records.
+
+    The transaction locks the offsets rows of every partition the batch touches (and of the
+    co-partitioned topics'). If a stream partition's stored offset is not the one the batch was
+    prepared on, it raises `FencedError` and writes nothing. A record of another topic below its
+    stored offset was applied before and is skipped: the effect is exactly once.
+    """
+    result, work = prepared.result, prepared.work
+    partitions = set(prepared.assumed) | {(r.topic, r.partition) for r in prepared.others}
+    async with sessions() as session, session.begin():
+        stored = await lock_offsets(
+            session, consumer_group=ctx.consumer_group, partitions=partitions
+        )
+        moved = [key for key, offset in prepared.assumed.items() if stored[key] != offset]
+        if moved:
+            raise FencedError(moved)
+        conn = await driver_connection(session)
+        if prepared.others:
+            await _apply_others(conn, ctx, _fresh(prepared.others, stored, result), result)
+        await save_encoded(conn, data=prepared.windows)
+        await enqueue(conn, records=work.outgoing)
+        await record_activity(conn, seen=work.servers)
+        await repository.add_consumed(session, counts=result.applied)
+        await repository.save_offsets(
+            session, consumer_group=ctx.consumer_group, offsets=result.next_offsets
+        )
+    ctx.owner.stored(work.dirty, refreshed=work.refresh)
+    return result
+
+
+async def _apply_others(
+    conn: Any, ctx: WorkerContext, fresh: list[RawRecord], result: BatchResult
+) -> None:
+    """Inventory snapshots and analytics records: PostgreSQL state and signals to owners."""
+    assert result.work is not None
+    work = result.work
+    inventory = set(inventory_kinds(ctx.topics))
+    await _apply_inventory(conn, ctx, [r for r in fresh if r.topic in inventory], work)
+    analytics = {ctx.topics.orchestrator_jobs, ctx.topics.orchestrator_callbacks}
+    await _apply_analytics(conn, ctx, [r for r in fresh if r.topic in analytics], work)
+    for record in fresh:
+        result.applied[(record.topic, record_type(ctx.roles[record.topic], record.value))] += 1
+
+
 async def apply_batch(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -178,49 +317,25 @@ async def apply_batch(
     records: Sequence[RawRecord],
     now_ms: int,
 ) -> BatchResult:
-    """Apply the batch's new records and advance the stored offsets, in one transaction.
+    """Prepare and commit a batch, one after the other: what the runtime overlaps.
 
-    A record whose offset is below the stored next offset was applied by an earlier batch
-    (a redelivery after a crash or a rebalance): it is skipped, so the effect is exactly once.
+    A batch fenced out by another owner is prepared again from what that owner stored.
     """
-    result = BatchResult()
-    partitions = {(r.topic, r.partition) for r in records}
-    # Fence on every co-partitioned topic of the stream partitions this batch touches.
-    owned = ctx.topics.owned_by_stream
-    partitions |= {(t, p) for t in owned for (topic, p) in set(partitions) if topic in owned}
-    async with sessions() as session, session.begin():
-        stored = await lock_offsets(
-            session, consumer_group=ctx.consumer_group, partitions=partitions
-        )
-        ctx.owner.fence(stored)
-        fresh = _fresh(records, stored, result)
-        conn = await driver_connection(session)
-        work = result.work = Work(ctx.owner, topics=ctx.topics, now_ms=now_ms)
-        inventory = set(inventory_kinds(ctx.topics))
-        await _apply_inventory(conn, ctx, [r for r in fresh if r.topic in inventory], work)
-        analytics = {ctx.topics.orchestrator_jobs, ctx.topics.orchestrator_callbacks}
-        await _apply_analytics(conn, ctx, [r for r in fresh if r.topic in analytics], work)
-        roles, applied = ctx.roles, result.applied
-        media, signals = TopicRole.MEDIA_EVENTS, TopicRole.SIGNALS  # not per record: descriptors
-        for record in fresh:
-            role = roles[record.topic]
-            if role is media:
-                kind = work.media_event(record)
-            elif role is signals:
-                kind = work.signal(record)
-            else:
-                kind = record_type(role, record.value)
-            applied[(record.topic, kind)] += 1
-        await work.apply(conn)
-        await store(conn, work)
-        await record_activity(conn, seen=work.servers)
-        await repository.add_consumed(session, counts=result.applied)
-        await repository.save_offsets(
-            session, consumer_group=ctx.consumer_group, offsets=result.next_offsets
-        )
-    ctx.owner.advanced({**stored, **result.next_offsets})
-    ctx.owner.stored(work.dirty, refreshed=work.refresh)
-    return result
+    while True:
+        prepared = await prepare_batch(sessions, ctx=ctx, records=records, now_ms=now_ms)
+        try:
+            return await commit_batch(sessions, ctx=ctx, prepared=prepared)
+        except BaseException as exc:
+            forget_batch(ctx.owner, records)
+            if not isinstance(exc, FencedError):
+                raise
+            log.info("worker.batch_fenced", extra={"partitions": exc.moved})
+
+
+def forget_batch(owner: WindowOwner, records: Iterable[RawRecord]) -> None:
+    """A batch's work is void: drop the windows of its partitions, ahead of PostgreSQL."""
+    for partition in {r.partition for r in records}:
+        owner.forget(partition)
 
 
 async def store(conn: Any, work: Work) -> None:

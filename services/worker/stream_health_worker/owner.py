@@ -123,8 +123,15 @@ class WindowOwner:
                 log.info("worker.window_cache_dropped", extra={"partition": partition})
                 self.forget(partition)
 
+    def positions(self, keys: Collection[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Where this owner left those of `keys` it knows (topic, partition): the offsets its
+        last transaction on them stored, or the last prepared batch will store."""
+        known = self._positions
+        return {key: known[key] for key in keys if key in known}
+
     def advanced(self, next_offsets: Mapping[tuple[str, int], int]) -> None:
-        """Remember where our committed transaction left the owned partitions."""
+        """Remember where our transaction (committed, or prepared and on its way) left the
+        owned partitions."""
         for (topic, partition), offset in next_offsets.items():
             if topic in self._owned_topics:
                 self._positions[(topic, partition)] = offset

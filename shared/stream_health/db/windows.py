@@ -198,15 +198,26 @@ _BATCH_TABLE = (
 )
 
 
+def encode_windows(items: list[WindowItem]) -> bytes | None:
+    """The binary COPY data of `items` (written by the compiled `window_copy`, straight from
+    the windows): an immutable copy of them as they are now. None: nothing to save."""
+    return window_copy(items) if items else None
+
+
 async def save_windows(conn: Any, *, items: list[WindowItem]) -> None:
-    """Upsert windows with one binary COPY (written by the compiled `window_copy`, straight
-    from the windows) and one INSERT ... ON CONFLICT."""
-    if not items:
+    """Upsert windows with one binary COPY and one INSERT ... ON CONFLICT."""
+    await save_encoded(conn, data=encode_windows(items))
+
+
+async def save_encoded(conn: Any, *, data: bytes | None) -> None:
+    """Upsert the windows `encode_windows` wrote."""
+    if data is None:
         return
     await conn.execute(_BATCH_TABLE)
     # A memoryview: asyncpg would take bytes for a file name.
-    data = memoryview(window_copy(items))
-    await conn.copy_to_table("stream_windows_batch", source=data, columns=COLUMNS, format="binary")
+    await conn.copy_to_table(
+        "stream_windows_batch", source=memoryview(data), columns=COLUMNS, format="binary"
+    )
     await conn.execute(_UPSERT)
 
 
