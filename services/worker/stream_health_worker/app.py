@@ -25,6 +25,7 @@ from stream_health.tracing import (
     tracer_provider,
     worker_tracer,
 )
+from stream_health_worker.gate import CommitGate
 from stream_health_worker.ingest import WorkerContext
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.offsets import SeekToStoredOffsets
@@ -108,7 +109,9 @@ def build_app(
         owner=owner,
         down_statuses=frozenset(settings.analytics_down_statuses),
     )
-    lock = asyncio.Lock()  # one transaction on the windows at a time: batch or drain
+    # One transaction on the windows at a time (a batch, a drain, a flush's commit), except that
+    # a batch is prepared while the one before it commits.
+    gate = CommitGate()
     broker = KafkaBroker(
         settings.kafka_bootstrap,
         client_id="stream-health-worker",
@@ -121,7 +124,7 @@ def build_app(
         consumer_group=settings.consumer_group,
         owner=owner,
         owned_topics=settings.topics.owned_by_stream,
-        lock=lock,
+        lock=gate,
         metrics=metrics,
     )
     subscriber = _subscriber(broker, settings, listener)
@@ -132,7 +135,7 @@ def build_app(
         sessions=sessions,
         ctx=ctx,
         metrics=metrics,
-        lock=lock,
+        gate=gate,
         relay=relay,
         subscriber=subscriber,
         tracer=worker_tracer(tracing),
@@ -205,7 +208,9 @@ def build_app(
 
 
 async def _final_flush(runtime: Runtime) -> None:
-    """Leave the admin list current on a clean stop (else the next owner writes it)."""
+    """Let the last batch's transaction end, then leave the admin list current on a clean
+    stop (else the next owner writes it)."""
+    await runtime.settle()
     try:
         await runtime.flush_list()
     except Exception:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -349,7 +350,7 @@ async def flush_listing(
     *,
     ctx: WorkerContext,
     now_ms: int,
-    lock: asyncio.Lock | None = None,
+    lock: AbstractAsyncContextManager[Any] | None = None,
     partitions: Collection[int] | None = None,
 ) -> int:
     """Rewrite the admin-list rows of the owned list-dirty windows, in one transaction.

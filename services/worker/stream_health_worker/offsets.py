@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Collection
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -28,7 +28,7 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer_group: str,
         owner: WindowOwner,
         owned_topics: Collection[str],
-        lock: asyncio.Lock,
+        lock: AbstractAsyncContextManager[Any],
         metrics: WorkerMetrics,
     ) -> None:
         self._sessions = sessions

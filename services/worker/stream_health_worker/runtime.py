@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +18,18 @@ from stream_health.db.engine import driver_connection
 from stream_health.db.windows import condition_counts
 from stream_health.tracing import traced_records
 from stream_health_worker.apply import Work
+from stream_health_worker.gate import CommitGate
 from stream_health_worker.gauges import refresh_outbox, refresh_server_streams
 from stream_health_worker.ingest import (
     BatchResult,
+    FencedError,
+    PreparedBatch,
     WorkerContext,
-    apply_batch,
+    commit_batch,
     drain_due,
     flush_listing,
+    forget_batch,
+    prepare_batch,
     reconfigure_pending,
 )
 from stream_health_worker.metrics import WorkerMetrics
@@ -46,14 +51,19 @@ def now_ms() -> int:
 
 @dataclass
 class Runtime:
-    """The handlers the wiring schedules; each takes the owner lock for its transaction."""
+    """The handlers the wiring schedules; each enters the gate for its transaction.
+
+    Batches overlap: `consume` prepares a batch in memory while the previous batch's
+    transaction is still on its way, then starts its own and returns, so the next batch is
+    fetched and prepared while PostgreSQL works.
+    """
 
     sessions: async_sessionmaker[AsyncSession]
     ctx: WorkerContext
     metrics: WorkerMetrics
-    lock: asyncio.Lock
     relay: Relay
     subscriber: Any
+    gate: CommitGate
     tracer: Tracer | None = None  # None: tracing is off
     list_interval_s: float = 1.0  # the admin list trails the windows by about this much
     backlog_interval_s: float = 30.0  # ... and by up to this much while consumption is behind
@@ -65,36 +75,73 @@ class Runtime:
     _last_batch: float = field(default=0.0, init=False)
     _behind: bool = field(default=False, init=False)  # the last batch was full
     _applying: bool = field(default=False, init=False)  # a batch is being applied
+    # Where to re-read from after a failure (topic, partition) -> offset: a batch fetched
+    # before the seek took effect may start past it, and is dropped.
+    _rewinds: dict[tuple[str, int], int] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
+        self.gate.bind(self._failed)
         started = self.clock()
         self._list_due = self._list_floor = started + self.list_interval_s
         self._list_backlog = started + self.backlog_interval_s
 
     async def consume(self, message: KafkaMessage) -> None:
-        """Apply one batch; on failure roll back, forget cached windows, re-read it."""
+        """Prepare one batch, wait for the previous one's transaction, start this one's."""
         records = message.raw_message
         batch = tuple(records) if isinstance(records, tuple | list) else (records,)
         consumer = self.subscriber.consumer
         self._applying = True
+        started, prepared = False, None
         try:
-            async with self.lock:
-                while self.ctx.owner.reconfigure:  # judge by the current conditions first
-                    await self._reconfigure()
-                with self.metrics.batch_seconds.time(), traced_records(self.tracer, batch):
-                    result = await apply_batch(
-                        self.sessions, ctx=self.ctx, records=batch, now_ms=now_ms()
-                    )
-        except Exception:
-            self.metrics.batch_failures.inc()
-            log.exception("worker.batch_failed", extra={"records": len(batch)})
-            for record in batch:  # rolled back: the cached windows may be ahead of PostgreSQL
-                self.ctx.owner.forget(record.partition)
-            _rewind(consumer, batch)
-            await asyncio.sleep(RETRY_BACKOFF_S)
-            return
+            async with self.gate.overlapping():
+                if self.ctx.owner.reconfigure and not self._rewinds:
+                    await self._reconfigure_first(batch)
+                if not self._rewinds:
+                    prepared = await self._prepare(batch)
+                await self.gate.settle()
+                if self._rewinds or prepared is None:
+                    # This batch or the one before failed: drop this one and re-read both.
+                    if prepared is not None:
+                        forget_batch(self.ctx.owner, batch)
+                    _merge_rewinds(self._rewinds, batch)
+                    _rewind(consumer, self._rewinds)
+                    self._rewinds.clear()
+                else:
+                    self.gate.start(batch, self._commit(prepared, batch, consumer))
+                    started = True
+        except BaseException:
+            if prepared is not None and not started:  # cancelled: its windows are ahead
+                forget_batch(self.ctx.owner, batch)
+            raise
         finally:
             self._applying = False
+        if not started:
+            await asyncio.sleep(RETRY_BACKOFF_S)
+
+    async def _reconfigure_first(self, batch: tuple[Any, ...]) -> None:
+        """Judge the partitions by the current conditions before applying a batch to them."""
+        try:
+            if await self.gate.settle():
+                while self.ctx.owner.reconfigure:
+                    await self._reconfigure()
+        except Exception as exc:
+            self._failed(batch, exc)
+
+    async def settle(self) -> None:
+        """Wait until the transaction in flight (if any) is over."""
+        async with self.gate:
+            pass
+
+    async def _prepare(self, batch: tuple[Any, ...]) -> PreparedBatch | None:
+        try:
+            return await prepare_batch(self.sessions, ctx=self.ctx, records=batch, now_ms=now_ms())
+        except Exception as exc:
+            self._failed(batch, exc)
+            return None
+
+    async def _commit(self, prepared: PreparedBatch, batch: tuple[Any, ...], consumer: Any) -> None:
+        with self.metrics.batch_seconds.time(), traced_records(self.tracer, batch):
+            result = await commit_batch(self.sessions, ctx=self.ctx, prepared=prepared)
         _observe_batch(self.metrics, result)
         self.metrics.batch_records.observe(len(batch))
         work = result.work
@@ -112,6 +159,18 @@ class Runtime:
         _observe_lag(self.metrics, consumer, result.next_offsets)
         await _commit_to_kafka(consumer, result.next_offsets)
 
+    def _failed(self, batch: Sequence[Any], exc: BaseException) -> None:
+        """A batch failed, prepared or in its transaction: forget its windows (ahead of
+        PostgreSQL) and re-read it (seek now, and check the next batch starts there)."""
+        self.metrics.batch_failures.inc()
+        if isinstance(exc, FencedError):
+            log.warning("worker.batch_fenced", extra={"partitions": exc.moved})
+        else:
+            log.error("worker.batch_failed", extra={"records": len(batch)}, exc_info=exc)
+        forget_batch(self.ctx.owner, batch)
+        _merge_rewinds(self._rewinds, batch)
+        _rewind(self.subscriber.consumer, self._rewinds)
+
     async def _reconfigure(self) -> None:
         work = await reconfigure_pending(self.sessions, ctx=self.ctx, now_ms=now_ms())
         if work is not None:
@@ -120,7 +179,7 @@ class Runtime:
 
     async def drain_tick(self) -> None:
         """Reclassify after a configuration change; let drained windows leave."""
-        async with self.lock:
+        async with self.gate:
             if self.ctx.owner.reconfigure:
                 await self._reconfigure()
             work = await drain_due(self.sessions, ctx=self.ctx, now_ms=now_ms())
@@ -162,7 +221,7 @@ class Runtime:
                     self.sessions,
                     ctx=self.ctx,
                     now_ms=now_ms(),
-                    lock=self.lock,
+                    lock=self.gate,
                     partitions=[partition],
                 )
             return written
@@ -255,15 +314,18 @@ def _observe_lag(
             metrics.set_lag(topic, partition, highwater - offset)
 
 
-def _rewind(consumer: Any, batch: tuple[Any, ...]) -> None:
-    """Seek each partition back to the batch's first record, so a failed batch is re-read."""
-    if consumer is None:
-        return
-    first: dict[Any, int] = {}
+def _merge_rewinds(rewinds: dict[tuple[str, int], int], batch: Sequence[Any]) -> None:
+    """Add each partition's first offset in `batch` (the earliest wins: nothing is skipped)."""
     for record in batch:
         tp = (record.topic, record.partition)
-        first[tp] = min(first.get(tp, record.offset), record.offset)
-    for (topic, partition), offset in first.items():
+        rewinds[tp] = min(rewinds.get(tp, record.offset), record.offset)
+
+
+def _rewind(consumer: Any, rewinds: dict[tuple[str, int], int]) -> None:
+    """Seek each partition back to where it must be re-read from."""
+    if consumer is None:
+        return
+    for (topic, partition), offset in rewinds.items():
         try:
             consumer.seek(TopicPartition(topic, partition), offset)
         except Exception:  # partition revoked meanwhile: its new owner starts from PostgreSQL

@@ -25,6 +25,7 @@ from stream_health_api.analytics import analytics_router
 from stream_health_api.auth import Authenticator
 from stream_health_worker import relay as relay_module
 from stream_health_worker import runtime as runtime_module
+from stream_health_worker.gate import CommitGate
 from stream_health_worker.ingest import WorkerContext
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.owner import WindowOwner
@@ -187,7 +188,7 @@ async def test_a_failed_batch_logs_no_database_or_camera_password(
         sessions=sessions,
         ctx=ctx,
         metrics=WorkerMetrics(),
-        lock=asyncio.Lock(),
+        gate=CommitGate(),
         relay=Relay(sessions, bootstrap="127.0.0.1:1"),
         subscriber=type("Subscriber", (), {"consumer": None})(),
     )
@@ -195,7 +196,8 @@ async def test_a_failed_batch_logs_no_database_or_camera_password(
     message: Any = type("Message", (), {})()
     message.raw_message = (_Record(topics.inventory_streams, 0, 0, b"7", snapshot),)
 
-    await runtime.consume(message)
+    await runtime.consume(message)  # prepared: the inventory record waits for its transaction
+    await runtime.settle()
 
     [line] = _lines(captured, "worker.batch_failed")
     assert (line["event"], line["records"]) == ("worker.batch_failed", 1)

@@ -8,7 +8,8 @@ from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
 from stream_health.domain.stream import Rules
 from stream_health_worker import runtime as runtime_module
-from stream_health_worker.ingest import WorkerContext
+from stream_health_worker.gate import CommitGate
+from stream_health_worker.ingest import BatchResult, WorkerContext
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
@@ -31,7 +32,7 @@ def _runtime(clock: _Clock, owner: WindowOwner, topics: TopicNames) -> Runtime:
         sessions=sessions,
         ctx=ctx,
         metrics=WorkerMetrics(),
-        lock=asyncio.Lock(),
+        gate=CommitGate(),
         relay=Relay(sessions, bootstrap="127.0.0.1:1"),
         subscriber=None,
         list_interval_s=1.0,
@@ -187,3 +188,154 @@ async def test_a_long_batch_in_flight_is_not_taken_for_caught_up(
     await runtime.list_tick()
 
     assert recorded.flushes == [106.5]
+
+
+@dataclass(frozen=True)
+class _Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    value: bytes | None = None
+
+
+class _Consumer:
+    """What the runtime asks of aiokafka's consumer; seeks are recorded."""
+
+    def __init__(self) -> None:
+        self.seeks: list[tuple[str, int, int]] = []
+
+    def seek(self, tp: Any, offset: int) -> None:
+        self.seeks.append((tp.topic, tp.partition, offset))
+
+    def assignment(self) -> set[Any]:
+        return set()
+
+    async def commit(self, offsets: Any) -> None:
+        return None
+
+
+class _Pipeline:
+    """prepare_batch and commit_batch stand-ins: each commit waits for its release."""
+
+    def __init__(self, fail: set[int] | None = None) -> None:
+        self.log: list[str] = []
+        self.release: dict[int, asyncio.Event] = {}
+        self.fail = fail or set()
+
+    async def prepare(self, sessions: Any, *, ctx: Any, records: Any, now_ms: int) -> Any:
+        first = records[0].offset
+        self.log.append(f"prepare {first}")
+        self.release[first] = asyncio.Event()
+        return first
+
+    async def commit(self, sessions: Any, *, ctx: Any, prepared: Any) -> Any:
+        self.log.append(f"commit {prepared} started")
+        await self.release[prepared].wait()
+        if prepared in self.fail:
+            raise RuntimeError(f"batch {prepared} failed")
+        self.log.append(f"commit {prepared} ended")
+        return BatchResult()
+
+
+def _message(*records: _Rec) -> Any:
+    message: Any = type("Message", (), {})()
+    message.raw_message = records
+    return message
+
+
+def _pipelined(monkeypatch: pytest.MonkeyPatch, pipeline: _Pipeline) -> tuple[Runtime, _Consumer]:
+    monkeypatch.setattr(runtime_module, "prepare_batch", pipeline.prepare)
+    monkeypatch.setattr(runtime_module, "commit_batch", pipeline.commit)
+    monkeypatch.setattr(runtime_module, "RETRY_BACKOFF_S", 0.0)
+    topics = TopicNames()
+    owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=topics.owned_by_stream)
+    runtime = _runtime(_Clock(100.0), owner, topics)
+    consumer = _Consumer()
+    runtime.subscriber = type("Subscriber", (), {"consumer": consumer})()
+    return runtime, consumer
+
+
+async def test_a_batch_is_prepared_while_the_one_before_commits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = _Pipeline()
+    runtime, consumer = _pipelined(monkeypatch, pipeline)
+    media = runtime.ctx.topics.media_events
+
+    await runtime.consume(_message(_Rec(media, 0, 0), _Rec(media, 0, 1)))
+    second = asyncio.create_task(runtime.consume(_message(_Rec(media, 0, 2))))
+    await asyncio.sleep(0.01)
+    # The second batch is ready, waiting for the first one's transaction before its own.
+    assert pipeline.log == ["prepare 0", "commit 0 started", "prepare 2"]
+    pipeline.release[0].set()
+    await second
+    pipeline.release[2].set()
+    await runtime.settle()
+
+    assert pipeline.log == [
+        "prepare 0",
+        "commit 0 started",
+        "prepare 2",
+        "commit 0 ended",
+        "commit 2 started",
+        "commit 2 ended",
+    ]
+    assert consumer.seeks == []
+
+
+async def test_when_a_transaction_fails_the_batch_prepared_on_it_is_dropped_and_both_reread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = _Pipeline(fail={10})
+    runtime, consumer = _pipelined(monkeypatch, pipeline)
+    media, signals = runtime.ctx.topics.media_events, runtime.ctx.topics.signals
+    owner = runtime.ctx.owner
+    forgotten: list[int] = []
+    monkeypatch.setattr(owner, "forget", forgotten.append)
+
+    await runtime.consume(_message(_Rec(media, 0, 10), _Rec(media, 0, 11), _Rec(media, 1, 4)))
+    second = asyncio.create_task(
+        runtime.consume(_message(_Rec(media, 0, 12), _Rec(signals, 2, 7), _Rec(media, 1, 5)))
+    )
+    await asyncio.sleep(0.01)
+    pipeline.release[10].set()
+    await second
+
+    # The second batch never starts its transaction: its windows were prepared on the first's.
+    assert pipeline.log == ["prepare 10", "commit 10 started", "prepare 12"]
+    assert not runtime.gate.in_flight
+    assert sorted(set(forgotten)) == [0, 1, 2]
+    # Each partition is re-read from the earliest record either batch held.
+    assert sorted(set(consumer.seeks)) == [(media, 0, 10), (media, 1, 4), (signals, 2, 7)]
+    assert runtime.metrics.batch_failures._value.get() == 1
+
+    consumer.seeks.clear()
+    await runtime.consume(_message(_Rec(media, 0, 10)))  # the re-read: applied as usual
+    pipeline.release[10].clear()
+    pipeline.fail.clear()
+    pipeline.release[10].set()
+    await runtime.settle()
+    assert pipeline.log[-2:] == ["commit 10 started", "commit 10 ended"]
+    assert consumer.seeks == []
+
+
+async def test_a_failure_found_by_a_drain_makes_the_next_batch_reread_from_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The consumer may hand over the next batch before the seek: it starts past the failed
+    # records, and must not be applied over the gap.
+    pipeline = _Pipeline(fail={0})
+    runtime, consumer = _pipelined(monkeypatch, pipeline)
+    media = runtime.ctx.topics.media_events
+
+    await runtime.consume(_message(_Rec(media, 0, 0), _Rec(media, 0, 1)))
+    pipeline.release[0].set()
+    await runtime.settle()  # as a drain tick would: it finds the failure
+    assert consumer.seeks == [(media, 0, 0)]
+
+    await runtime.consume(_message(_Rec(media, 0, 2)))  # fetched before the seek took effect
+
+    assert pipeline.log == ["prepare 0", "commit 0 started"]  # not prepared: dropped
+    assert consumer.seeks == [(media, 0, 0), (media, 0, 0)]
+    assert not runtime.gate.in_flight
