@@ -166,11 +166,14 @@ async def count_statements(connection: Any) -> bool:
 
 async def top_statements(connection: Any, limit: int = 8, width: int = 100) -> list[Statement]:
     """This database's statements with the most execution time since `count_statements`."""
+    # One statement on temporary tables gets one entry per session (their oids differ): the
+    # entries are summed by text.
     rows = await connection.fetch(
-        "SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, calls, total_exec_time, rows "
+        "SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, sum(calls) AS calls, "
+        "sum(total_exec_time) AS total_exec_time, sum(rows) AS rows "
         "FROM pg_stat_statements "
         "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "ORDER BY total_exec_time DESC LIMIT $1",
+        "GROUP BY 1 ORDER BY 3 DESC LIMIT $1",
         limit,
     )
     return [

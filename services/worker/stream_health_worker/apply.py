@@ -149,6 +149,9 @@ class Work:
             if not outcome.duplicate or outcome.changes or isinstance(op, Recheck):
                 self.dirty.setdefault(partition, set()).add(uid)
             self._emit(outcome.changes)
+        # Applied: while the batch's transaction runs, the next batch is prepared, and these
+        # need not be held for it.
+        self.ops, self.wanted = [], {}
 
     def drained(self, partition: int, window: StreamWindow) -> None:
         """Record a wake-up of the timer: conditions may drain, shown counts may fall."""

@@ -9,15 +9,16 @@ transaction: inside it, the windows in memory are the windows PostgreSQL holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from stream_health_worker.records import RawRecord
-
+# Where a batch starts: (topic, partition) -> its first offset there. Its records need not be
+# held while its transaction runs: this is what a failure needs to re-read them.
+Starts = Mapping[tuple[str, int], int]
 # What to do when a transaction in flight fails (forget its windows, re-read its records),
 # run by whoever finds out, inside the gate: nothing is being prepared meanwhile.
-OnFailure = Callable[[Sequence[RawRecord], BaseException], None]
+OnFailure = Callable[[Starts, BaseException], None]
 
 
 class CommitGate:
@@ -26,7 +27,7 @@ class CommitGate:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._on_failure: OnFailure | None = None
-        self._inflight: tuple[Sequence[RawRecord], asyncio.Task[Any]] | None = None
+        self._inflight: tuple[Starts, asyncio.Task[Any]] | None = None
 
     async def __aenter__(self) -> None:
         await self._lock.acquire()
@@ -54,12 +55,12 @@ class CommitGate:
         """Whether a transaction was started and not yet settled."""
         return self._inflight is not None
 
-    def start(self, records: Sequence[RawRecord], commit: Coroutine[Any, Any, Any]) -> None:
-        """Run `records`' transaction after the lock is let go (settle the previous first)."""
+    def start(self, starts: Starts, commit: Coroutine[Any, Any, Any]) -> None:
+        """Run a batch's transaction after the lock is let go (settle the previous first)."""
         if not self._lock.locked() or self._inflight is not None or self._on_failure is None:
             commit.close()
             raise RuntimeError("start a transaction bound, holding the gate, with none in flight")
-        self._inflight = (records, asyncio.create_task(commit, name="batch-commit"))
+        self._inflight = (starts, asyncio.create_task(commit, name="batch-commit"))
 
     async def settle(self) -> bool:
         """Wait for the transaction in flight; False if it failed (then `on_failure` ran).
@@ -68,12 +69,12 @@ class CommitGate:
         """
         if self._inflight is None:
             return True
-        records, task = self._inflight
+        starts, task = self._inflight
         await asyncio.wait({task})  # unlike awaiting the task, cancelling us spares it
         self._inflight = None
         failure = asyncio.CancelledError() if task.cancelled() else task.exception()
         if failure is None:
             return True
         assert self._on_failure is not None  # checked by start
-        self._on_failure(records, failure)
+        self._on_failure(starts, failure)
         return False

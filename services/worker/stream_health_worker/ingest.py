@@ -191,7 +191,6 @@ class PreparedBatch:
     publish as bytes. The windows themselves may move on with the next batch meanwhile.
     """
 
-    records: Sequence[RawRecord]
     others: list[RawRecord]  # inventory and analytics: applied inside the transaction
     assumed: dict[tuple[str, int], int]  # the stored offsets the stream work started from
     result: BatchResult
@@ -251,7 +250,7 @@ async def prepare_batch(
             await work.apply(conn)
     windows = encode_windows(owner.rows(work.dirty, now_ms=now_ms))
     owner.advanced({**assumed, **result.next_offsets})
-    return PreparedBatch(records, others, assumed, result, work, windows)
+    return PreparedBatch(others, assumed, result, work, windows)
 
 
 def _route(
@@ -327,15 +326,15 @@ async def apply_batch(
         try:
             return await commit_batch(sessions, ctx=ctx, prepared=prepared)
         except BaseException as exc:
-            forget_batch(ctx.owner, records)
+            forget_partitions(ctx.owner, {r.partition for r in records})
             if not isinstance(exc, FencedError):
                 raise
             log.info("worker.batch_fenced", extra={"partitions": exc.moved})
 
 
-def forget_batch(owner: WindowOwner, records: Iterable[RawRecord]) -> None:
+def forget_partitions(owner: WindowOwner, partitions: Iterable[int]) -> None:
     """A batch's work is void: drop the windows of its partitions, ahead of PostgreSQL."""
-    for partition in {r.partition for r in records}:
+    for partition in set(partitions):
         owner.forget(partition)
 
 

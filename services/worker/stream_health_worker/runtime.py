@@ -18,7 +18,7 @@ from stream_health.db.engine import driver_connection
 from stream_health.db.windows import condition_counts
 from stream_health.tracing import traced_records
 from stream_health_worker.apply import Work
-from stream_health_worker.gate import CommitGate
+from stream_health_worker.gate import CommitGate, Starts
 from stream_health_worker.gauges import refresh_outbox, refresh_server_streams
 from stream_health_worker.ingest import (
     BatchResult,
@@ -28,7 +28,7 @@ from stream_health_worker.ingest import (
     commit_batch,
     drain_due,
     flush_listing,
-    forget_batch,
+    forget_partitions,
     prepare_batch,
     reconfigure_pending,
 )
@@ -99,19 +99,23 @@ class Runtime:
                 if not self._rewinds:
                     prepared = await self._prepare(batch)
                 await self.gate.settle()
+                starts = _starts(batch)
                 if self._rewinds or prepared is None:
                     # This batch or the one before failed: drop this one and re-read both.
                     if prepared is not None:
-                        forget_batch(self.ctx.owner, batch)
-                    _merge_rewinds(self._rewinds, batch)
+                        forget_partitions(self.ctx.owner, (p for _, p in starts))
+                    _merge_rewinds(self._rewinds, starts)
                     _rewind(consumer, self._rewinds)
                     self._rewinds.clear()
                 else:
-                    self.gate.start(batch, self._commit(prepared, batch, consumer))
+                    # Only the tracer needs the records while the transaction runs.
+                    traced = batch if self.tracer is not None else ()
+                    commit = self._commit(prepared, len(batch), traced, consumer)
+                    self.gate.start(starts, commit)
                     started = True
         except BaseException:
             if prepared is not None and not started:  # cancelled: its windows are ahead
-                forget_batch(self.ctx.owner, batch)
+                forget_partitions(self.ctx.owner, (r.partition for r in batch))
             raise
         finally:
             self._applying = False
@@ -125,7 +129,7 @@ class Runtime:
                 while self.ctx.owner.reconfigure:
                     await self._reconfigure()
         except Exception as exc:
-            self._failed(batch, exc)
+            self._failed(_starts(batch), exc)
 
     async def settle(self) -> None:
         """Wait until the transaction in flight (if any) is over."""
@@ -136,39 +140,42 @@ class Runtime:
         try:
             return await prepare_batch(self.sessions, ctx=self.ctx, records=batch, now_ms=now_ms())
         except Exception as exc:
-            self._failed(batch, exc)
+            self._failed(_starts(batch), exc)
             return None
 
-    async def _commit(self, prepared: PreparedBatch, batch: tuple[Any, ...], consumer: Any) -> None:
-        with self.metrics.batch_seconds.time(), traced_records(self.tracer, batch):
+    async def _commit(
+        self, prepared: PreparedBatch, count: int, traced: tuple[Any, ...], consumer: Any
+    ) -> None:
+        with self.metrics.batch_seconds.time(), traced_records(self.tracer, traced):
             result = await commit_batch(self.sessions, ctx=self.ctx, prepared=prepared)
         _observe_batch(self.metrics, result)
-        self.metrics.batch_records.observe(len(batch))
+        self.metrics.batch_records.observe(count)
         work = result.work
         log.debug(
             "worker.batch_committed",
             extra={
-                "records": len(batch),
+                "records": count,
                 "changes": len(work.changes) if work else 0,
                 "dead_letters": sum(work.dead_letters.values()) if work else 0,
             },
         )
         self.relay.wake.set()
         self._last_batch = self.clock()
-        self._behind = len(batch) >= self.full_batch
+        self._behind = count >= self.full_batch
         _observe_lag(self.metrics, consumer, result.next_offsets)
         await _commit_to_kafka(consumer, result.next_offsets)
 
-    def _failed(self, batch: Sequence[Any], exc: BaseException) -> None:
+    def _failed(self, starts: Starts, exc: BaseException) -> None:
         """A batch failed, prepared or in its transaction: forget its windows (ahead of
-        PostgreSQL) and re-read it (seek now, and check the next batch starts there)."""
+        PostgreSQL) and re-read it (seek now, and drop the next batch: it may start past)."""
         self.metrics.batch_failures.inc()
         if isinstance(exc, FencedError):
             log.warning("worker.batch_fenced", extra={"partitions": exc.moved})
         else:
-            log.error("worker.batch_failed", extra={"records": len(batch)}, exc_info=exc)
-        forget_batch(self.ctx.owner, batch)
-        _merge_rewinds(self._rewinds, batch)
+            where = sorted(f"{topic}/{partition}" for topic, partition in starts)
+            log.error("worker.batch_failed", extra={"partitions": where}, exc_info=exc)
+        forget_partitions(self.ctx.owner, (p for _, p in starts))
+        _merge_rewinds(self._rewinds, starts)
         _rewind(self.subscriber.consumer, self._rewinds)
 
     async def _reconfigure(self) -> None:
@@ -314,11 +321,19 @@ def _observe_lag(
             metrics.set_lag(topic, partition, highwater - offset)
 
 
-def _merge_rewinds(rewinds: dict[tuple[str, int], int], batch: Sequence[Any]) -> None:
-    """Add each partition's first offset in `batch` (the earliest wins: nothing is skipped)."""
+def _starts(batch: Sequence[Any]) -> dict[tuple[str, int], int]:
+    """Each partition's first offset in `batch`."""
+    starts: dict[tuple[str, int], int] = {}
     for record in batch:
         tp = (record.topic, record.partition)
-        rewinds[tp] = min(rewinds.get(tp, record.offset), record.offset)
+        starts[tp] = min(starts.get(tp, record.offset), record.offset)
+    return starts
+
+
+def _merge_rewinds(rewinds: dict[tuple[str, int], int], starts: Starts) -> None:
+    """Add where a batch starts (the earliest offset wins: nothing is skipped)."""
+    for tp, offset in starts.items():
+        rewinds[tp] = min(rewinds.get(tp, offset), offset)
 
 
 def _rewind(consumer: Any, rewinds: dict[tuple[str, int], int]) -> None:

@@ -200,7 +200,7 @@ async def test_a_failed_batch_logs_no_database_or_camera_password(
     await runtime.settle()
 
     [line] = _lines(captured, "worker.batch_failed")
-    assert (line["event"], line["records"]) == ("worker.batch_failed", 1)
+    assert line["partitions"] == [f"{topics.inventory_streams}/0"]
     assert "rtsp://admin:***@10.0.0.7" in line["exc"]  # the line still says what failed
     _assert_no_secret(captured)
 

@@ -1,23 +1,20 @@
 """The gate: the owner lock, with at most one batch transaction running on after it."""
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
-from stream_health_worker.gate import CommitGate
-from stream_health_worker.records import RawRecord
+from stream_health_worker.gate import CommitGate, Starts
 
-BATCH: Any = ("record-1", "record-2")
+STARTS = {("mediaserver.events", 3): 120, ("stream-health.signals", 3): 7}
 
 
 class _Failures:
     def __init__(self) -> None:
-        self.seen: list[tuple[Sequence[RawRecord], BaseException]] = []
+        self.seen: list[tuple[Starts, BaseException]] = []
 
-    def __call__(self, records: Sequence[RawRecord], exc: BaseException) -> None:
-        self.seen.append((records, exc))
+    def __call__(self, starts: Starts, exc: BaseException) -> None:
+        self.seen.append((starts, exc))
 
 
 def _gate() -> tuple[CommitGate, _Failures]:
@@ -39,7 +36,7 @@ async def test_entering_the_gate_waits_for_the_transaction_in_flight() -> None:
     gate, failures = _gate()
     release, log = asyncio.Event(), list[str]()
     async with gate.overlapping():
-        gate.start(BATCH, _wait_on(release, log))
+        gate.start(STARTS, _wait_on(release, log))
 
     async def drain() -> None:
         async with gate:
@@ -60,7 +57,7 @@ async def test_the_lock_can_be_held_while_the_transaction_goes_on() -> None:
     gate, _ = _gate()
     release, log = asyncio.Event(), list[str]()
     async with gate.overlapping():
-        gate.start(BATCH, _wait_on(release, log))
+        gate.start(STARTS, _wait_on(release, log))
     async with gate.overlapping():  # the next batch is prepared meanwhile
         await asyncio.sleep(0)
         log.append("prepared")
@@ -76,14 +73,14 @@ async def test_a_failed_transaction_is_handed_once_to_whoever_settles_it() -> No
     release = asyncio.Event()
     release.set()
     async with gate.overlapping():
-        gate.start(BATCH, _wait_on(release, [], fail=True))
+        gate.start(STARTS, _wait_on(release, [], fail=True))
 
     async with gate.overlapping():
         assert await gate.settle() is False
         assert await gate.settle() is True  # nothing in flight any more
 
-    [(records, exc)] = failures.seen
-    assert records == BATCH
+    [(starts, exc)] = failures.seen
+    assert starts == STARTS
     assert str(exc) == "the transaction failed"
 
 
@@ -91,7 +88,7 @@ async def test_a_cancelled_waiter_leaves_the_transaction_running_and_in_flight()
     gate, failures = _gate()
     release, log = asyncio.Event(), list[str]()
     async with gate.overlapping():
-        gate.start(BATCH, _wait_on(release, log))
+        gate.start(STARTS, _wait_on(release, log))
 
     async def enter() -> None:
         async with gate:
@@ -117,14 +114,14 @@ async def test_a_transaction_starts_only_bound_under_the_lock_and_alone() -> Non
     gate, _ = _gate()
     release = asyncio.Event()
     with pytest.raises(RuntimeError, match="holding the gate"):
-        gate.start(BATCH, _wait_on(release, []))  # not holding the lock
+        gate.start(STARTS, _wait_on(release, []))  # not holding the lock
     async with gate.overlapping():
-        gate.start(BATCH, _wait_on(release, []))
+        gate.start(STARTS, _wait_on(release, []))
         with pytest.raises(RuntimeError, match="none in flight"):
-            gate.start(BATCH, _wait_on(release, []))
+            gate.start(STARTS, _wait_on(release, []))
         release.set()
         await gate.settle()
     unbound = CommitGate()
     async with unbound.overlapping():
         with pytest.raises(RuntimeError, match="bound"):
-            unbound.start(BATCH, _wait_on(release, []))
+            unbound.start(STARTS, _wait_on(release, []))
