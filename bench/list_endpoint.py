@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import cpu, list_data, list_report, pg, report
+from bench import cpu, list_data, list_report, pg, profiling, report
 from bench.list_queries import Combo, deep_page, indexed, matrix, naive, read_path, windows_ms
 from bench.measure import WorkerError, WorkerProcess, WorkerSpec, wait_ready
 from bench.worker_throughput import CLI, REPO, free_port, say
@@ -515,7 +515,7 @@ async def profiled(run: Run, port: int, targets: list[str], api_pid: int) -> dic
         run.notes.append(
             f"py-spy exited {spy.returncode}: {stderr.decode(errors='replace')[-300:]}"
         )
-    top = list_report.pyspy_top(path)
+    top = profiling.pyspy_top(path)
     areas = list_report.own_by_area(path)
     lines = [f"{top['samples']} samples", "inclusive:"]
     lines += [f"{s:7.1%}  {f}" for f, s in top["inclusive"]]

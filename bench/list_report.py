@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from statistics import median
 from typing import Any
 
 from bench.list_queries import FILTERS, PAGES, percentile
+from bench.profiling import LEAF_FILE
 
 TARGET_P99_MS = 25.0
 TARGET_PER_S = 1_000.0
@@ -176,48 +176,6 @@ def naive_summary(
 
 # --- py-spy ----------------------------------------------------------------------------------
 
-_LINE = re.compile(r" \(([^()]*?):\d+\)$")
-
-
-def _frame(frame: str) -> str:
-    """`func (path/to/file.py:12)` -> `func (file.py)`, counted per function."""
-    match = _LINE.search(frame)
-    if not match:
-        return frame
-    path = match.group(1)
-    short = "/".join(path.split("/")[-2:])
-    return f"{frame[: match.start()]} ({short})"
-
-
-def pyspy_top(path: Path, limit: int = 25) -> dict[str, Any]:
-    """Inclusive and own (leaf) sample shares per function from py-spy's raw output."""
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
-    if not path.exists():
-        return {"samples": 0, "inclusive": [], "own": [], "missing": str(path)}
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = [_frame(f) for f in stack.split(";")]
-        for frame in set(frames):
-            inclusive[frame] += n
-        own[frames[-1]] += n
-    ours = [
-        (f, n)
-        for f, n in inclusive.most_common()
-        if "stream_health" in f and "stream_health_cli" not in f and "__main__" not in f
-    ]
-    return {
-        "samples": total,
-        "inclusive": [(f, n / max(total, 1)) for f, n in inclusive.most_common(limit)],
-        "inclusive_ours": [(f, n / max(total, 1)) for f, n in ours[:limit]],
-        "own": [(f, n / max(total, 1)) for f, n in own.most_common(limit)],
-    }
-
 
 def own_by_area(path: Path) -> list[tuple[str, float]]:
     """Own samples grouped by package/area (which library the CPU is spent in)."""
@@ -230,7 +188,7 @@ def own_by_area(path: Path) -> list[tuple[str, float]]:
         if not stack or not count.isdigit():
             continue
         leaf = stack.split(";")[-1]
-        match = _LINE.search(leaf)
+        match = LEAF_FILE.search(leaf)
         file = match.group(1) if match else leaf
         total += int(count)
         areas[_area(file)] += int(count)

@@ -10,11 +10,11 @@ import signal
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench.measure import WorkerSpec
 
 TOP = 25
-_LINE = re.compile(r":\d+\)$")  # py-spy names frames `func (file.py:line)`: count per function
 
 
 def profiled(spec: WorkerSpec, *, python: str, out_dir: Path) -> tuple[WorkerSpec, Path]:
@@ -45,21 +45,54 @@ def top_cumulative(path: Path, limit: int = TOP) -> str:
         buffer.write("The same run, by own time (hot spots):\n")
         stats.sort_stats("tottime").print_stats(limit)
         return buffer.getvalue()
-    return _collapsed_top(path, limit)
+    top = pyspy_top(path, limit)
+    lines = [f"{top['samples']} samples; inclusive share per frame"]
+    lines += [f"{share:7.1%}  {frame}" for frame, share in top["inclusive"]]
+    lines += ["the product's frames (inclusive):"]
+    lines += [f"{share:7.1%}  {frame}" for frame, share in top["inclusive_ours"]]
+    lines += ["own time (the frame on top of the stack):"]
+    lines += [f"{share:7.1%}  {frame}" for frame, share in top["own"]]
+    return "\n".join(lines)
 
 
-def _collapsed_top(path: Path, limit: int) -> str:
-    """Inclusive sample counts per frame from py-spy's raw (collapsed) stacks."""
+LEAF_FILE = re.compile(r" \(([^()]*?):\d+\)$")
+
+
+def _frame(frame: str) -> str:
+    """`func (path/to/file.py:12)` -> `func (file.py)`, counted per function."""
+    match = LEAF_FILE.search(frame)
+    if not match:
+        return frame
+    path = match.group(1)
+    short = "/".join(path.split("/")[-2:])
+    return f"{frame[: match.start()]} ({short})"
+
+
+def pyspy_top(path: Path, limit: int = 25) -> dict[str, Any]:
+    """Inclusive and own (leaf) sample shares per function from py-spy's raw output."""
     inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
     total = 0
+    if not path.exists():
+        return {"samples": 0, "inclusive": [], "own": [], "missing": str(path)}
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        total += int(count)
-        for frame in {_LINE.sub(")", frame) for frame in stack.split(";")}:
-            inclusive[frame] += int(count)
-    rows = [
-        f"{n / max(total, 1):7.1%}  {n:>8}  {frame}" for frame, n in inclusive.most_common(limit)
+        n = int(count)
+        total += n
+        frames = [_frame(f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += n
+        own[frames[-1]] += n
+    ours = [
+        (f, n)
+        for f, n in inclusive.most_common()
+        if "stream_health" in f and "stream_health_cli" not in f and "__main__" not in f
     ]
-    return "\n".join([f"{total} samples; inclusive share, samples, frame", *rows])
+    return {
+        "samples": total,
+        "inclusive": [(f, n / max(total, 1)) for f, n in inclusive.most_common(limit)],
+        "inclusive_ours": [(f, n / max(total, 1)) for f, n in ours[:limit]],
+        "own": [(f, n / max(total, 1)) for f, n in own.most_common(limit)],
+    }
