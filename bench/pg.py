@@ -95,7 +95,9 @@ class ProgressProbe:
                 await self._db.fetchval("SELECT to_regclass('outbox') IS NOT NULL")
             )
         outbox = (
-            await self._db.fetchval("SELECT count(*) FROM (SELECT 1 FROM outbox LIMIT 1) o")
+            await self._db.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM outbox ORDER BY id LIMIT 1) o"
+            )
             if self._has_outbox
             else None
         )

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from stream_health.db.migrate import current_revision, head_revision
+from stream_health.db.revision import SHIPPED_REVISION, current_revision
 
 Probe = Callable[[], Awaitable[None]]
 
@@ -26,7 +26,7 @@ class Readiness(BaseModel):
 
 def database_probe(engine: AsyncEngine) -> Probe:
     """Fails unless PostgreSQL answers and the schema is at the shipped head."""
-    head = head_revision()
+    head = SHIPPED_REVISION
 
     async def probe() -> None:
         async with engine.connect() as connection:

@@ -1,4 +1,4 @@
-"""Apply migrations and tell whether a database is at the newest revision."""
+"""Apply migrations; the newest revision as Alembic reads it from the scripts."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import asyncio
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def alembic_config(database_url: str) -> Config:
@@ -32,11 +30,3 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     """`upgrade` from async code: Alembic's env starts its own loop, so use a thread."""
     await asyncio.to_thread(upgrade, database_url, revision)
-
-
-async def current_revision(engine: AsyncEngine) -> str | None:
-    """The revision the database is at (None before the first migration)."""
-    async with engine.connect() as connection:
-        return await connection.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )

@@ -5,12 +5,8 @@ from alembic import command
 from sqlalchemy import text
 
 from stream_health.db.engine import make_engine
-from stream_health.db.migrate import (
-    alembic_config,
-    current_revision,
-    head_revision,
-    upgrade_async,
-)
+from stream_health.db.migrate import alembic_config, head_revision, upgrade_async
+from stream_health.db.revision import current_revision
 
 
 async def test_migrations_bring_a_database_to_the_shipped_head(migrated_database_url: str) -> None:
