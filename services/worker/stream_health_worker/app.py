@@ -199,11 +199,10 @@ def build_app(
             probes={"database": database_probe(engine), "kafka": kafka_probe},
         )
     )
-    app.state.metrics = metrics
-    app.state.owner = owner
-    app.state.broker = broker  # its AsyncAPI document: `stream-health docs`
-    app.state.subscriber = subscriber
-    app.state.relay = relay
+    # For tests and tools; the broker's AsyncAPI document: `stream-health docs`.
+    parts = {"metrics": metrics, "owner": owner, "broker": broker, "subscriber": subscriber}
+    for name, part in {**parts, "relay": relay, "runtime": runtime}.items():
+        setattr(app.state, name, part)
     return app
 
 

@@ -86,7 +86,9 @@ class Runtime:
         self._list_backlog = started + self.backlog_interval_s
 
     async def consume(self, message: KafkaMessage) -> None:
-        """Prepare one batch, wait for the previous one's transaction, start this one's."""
+        """Apply one batch exactly once, in one PostgreSQL transaction; on failure re-read it."""
+        # (One line: it is the AsyncAPI description.) The batch is prepared in memory while
+        # the previous batch's transaction runs; its own starts after that one, and this returns.
         records = message.raw_message
         batch = tuple(records) if isinstance(records, tuple | list) else (records,)
         consumer = self.subscriber.consumer

@@ -161,11 +161,15 @@ async def test_the_worker_applies_each_traced_record_in_a_child_of_its_producer(
 ) -> None:
     applied: list[int] = []
 
-    async def apply_batch(sessions: Any, *, ctx: Any, records: Any, now_ms: int) -> BatchResult:
-        applied.append(len(records))
+    async def prepare_batch(sessions: Any, *, ctx: Any, records: Any, now_ms: int) -> Any:
+        return len(records)
+
+    async def commit_batch(sessions: Any, *, ctx: Any, prepared: Any) -> BatchResult:
+        applied.append(prepared)
         return BatchResult()
 
-    monkeypatch.setattr(runtime_module, "apply_batch", apply_batch)
+    monkeypatch.setattr(runtime_module, "prepare_batch", prepare_batch)
+    monkeypatch.setattr(runtime_module, "commit_batch", commit_batch)
     app = build_worker(_settings(), tracing=provider)
     broker: KafkaBroker = app.state.broker
     producer = provider.get_tracer("a-producer")
@@ -173,6 +177,7 @@ async def test_the_worker_applies_each_traced_record_in_a_child_of_its_producer(
     async with TestKafkaBroker(broker):
         with producer.start_as_current_span("orchestrator posts a callback") as origin:
             await broker.publish(b'{"streamUid": "job-1"}', TOPICS.orchestrator_callbacks, key=b"j")
+        await app.state.runtime.settle()  # the batch's transaction runs after the handler
 
     spans = exporter.get_finished_spans()
     publish = _one(spans, f"{TOPICS.orchestrator_callbacks} publish")
