@@ -164,7 +164,11 @@ class Runtime:
         self.relay.wake.set()
         self._last_batch = self.clock()
         self._behind = count >= self.full_batch
-        _observe_lag(self.metrics, consumer, result.next_offsets)
+        # Committed: from here on nothing may fail the batch (it would be re-read for nothing).
+        try:
+            _observe_lag(self.metrics, consumer, result.next_offsets)
+        except Exception as exc:  # a consumer stopping meanwhile: the lag is best effort
+            log.info("worker.lag_unobserved", extra={"reason": type(exc).__name__})
         await _commit_to_kafka(consumer, result.next_offsets)
 
     def _failed(self, starts: Starts, exc: BaseException) -> None:

@@ -339,3 +339,37 @@ async def test_a_failure_found_by_a_drain_makes_the_next_batch_reread_from_befor
     assert pipeline.log == ["prepare 0", "commit 0 started"]  # not prepared: dropped
     assert consumer.seeks == [(media, 0, 0), (media, 0, 0)]
     assert not runtime.gate.in_flight
+
+
+async def test_a_committed_batch_is_not_reread_when_only_its_lag_cannot_be_observed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = _Pipeline()
+    runtime, consumer = _pipelined(monkeypatch, pipeline)
+    media = runtime.ctx.topics.media_events
+
+    def stopping() -> set[Any]:
+        raise RuntimeError("consumer is stopping")
+
+    monkeypatch.setattr(consumer, "assignment", stopping)
+    monkeypatch.setattr(
+        runtime_module, "commit_batch", _committing({(media, 0): 1}, pipeline.commit)
+    )
+    await runtime.consume(_message(_Rec(media, 0, 0)))
+    pipeline.release[0].set()
+    await runtime.settle()
+
+    assert pipeline.log[-1] == "commit 0 ended"
+    assert consumer.seeks == []
+    assert runtime.metrics.batch_failures._value.get() == 0
+
+
+def _committing(next_offsets: dict[tuple[str, int], int], commit: Any) -> Any:
+    """`commit`, returning a result that advanced `next_offsets` (so lag is observed)."""
+
+    async def committed(sessions: Any, *, ctx: Any, prepared: Any) -> BatchResult:
+        result: BatchResult = await commit(sessions, ctx=ctx, prepared=prepared)
+        result.next_offsets.update(next_offsets)
+        return result
+
+    return committed
