@@ -215,6 +215,16 @@ async def stored_offsets(
     return {key: found.get(key, 0) for key in ordered}
 
 
+def unpositioned(ctx: WorkerContext, records: Sequence[RawRecord]) -> bool:
+    """Whether the owner has no position for a stream partition of `records`: preparing
+    them reads its stored offsets and windows, which must not be on their way to PostgreSQL
+    (wait for the transaction in flight first)."""
+    owned = ctx.topics.owned_by_stream
+    partitions = {r.partition for r in records if r.topic in owned}
+    keys = {(t, p) for t in owned for p in partitions}
+    return len(ctx.owner.positions(keys)) < len(keys)
+
+
 async def prepare_batch(
     sessions: async_sessionmaker[AsyncSession],
     *,

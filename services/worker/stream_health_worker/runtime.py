@@ -31,6 +31,7 @@ from stream_health_worker.ingest import (
     forget_partitions,
     prepare_batch,
     reconfigure_pending,
+    unpositioned,
 )
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.owner import WindowOwner
@@ -98,6 +99,8 @@ class Runtime:
             async with self.gate.overlapping():
                 if self.ctx.owner.reconfigure and not self._rewinds:
                     await self._reconfigure_first(batch)
+                if not self._rewinds and unpositioned(self.ctx, batch):
+                    await self.gate.settle()  # it reads what may be on its way: wait for it
                 if not self._rewinds:
                     prepared = await self._prepare(batch)
                 await self.gate.settle()

@@ -226,6 +226,9 @@ class _Pipeline:
     async def prepare(self, sessions: Any, *, ctx: Any, records: Any, now_ms: int) -> Any:
         first = records[0].offset
         self.log.append(f"prepare {first}")
+        # As prepare_batch does: the owner now has a position for the batch's partitions.
+        owned = ctx.topics.owned_by_stream
+        ctx.owner.advanced({(t, r.partition): r.offset + 1 for r in records for t in owned})
         self.release[first] = asyncio.Event()
         return first
 
@@ -296,7 +299,7 @@ async def test_when_a_transaction_fails_the_batch_prepared_on_it_is_dropped_and_
 
     await runtime.consume(_message(_Rec(media, 0, 10), _Rec(media, 0, 11), _Rec(media, 1, 4)))
     second = asyncio.create_task(
-        runtime.consume(_message(_Rec(media, 0, 12), _Rec(signals, 2, 7), _Rec(media, 1, 5)))
+        runtime.consume(_message(_Rec(media, 0, 12), _Rec(signals, 1, 7), _Rec(media, 1, 5)))
     )
     await asyncio.sleep(0.01)
     pipeline.release[10].set()
@@ -305,9 +308,9 @@ async def test_when_a_transaction_fails_the_batch_prepared_on_it_is_dropped_and_
     # The second batch never starts its transaction: its windows were prepared on the first's.
     assert pipeline.log == ["prepare 10", "commit 10 started", "prepare 12"]
     assert not runtime.gate.in_flight
-    assert sorted(set(forgotten)) == [0, 1, 2]
+    assert sorted(set(forgotten)) == [0, 1]
     # Each partition is re-read from the earliest record either batch held.
-    assert sorted(set(consumer.seeks)) == [(media, 0, 10), (media, 1, 4), (signals, 2, 7)]
+    assert sorted(set(consumer.seeks)) == [(media, 0, 10), (media, 1, 4), (signals, 1, 7)]
     assert runtime.metrics.batch_failures._value.get() == 1
 
     consumer.seeks.clear()
@@ -373,3 +376,30 @@ def _committing(next_offsets: dict[tuple[str, int], int], commit: Any) -> Any:
         return result
 
     return committed
+
+
+async def test_a_partition_without_a_position_waits_for_the_transaction_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Preparing it reads stored offsets and windows, which that transaction may be writing.
+    pipeline = _Pipeline()
+    runtime, _ = _pipelined(monkeypatch, pipeline)
+    media = runtime.ctx.topics.media_events
+
+    await runtime.consume(_message(_Rec(media, 0, 0)))
+    other = asyncio.create_task(runtime.consume(_message(_Rec(media, 1, 50))))
+    await asyncio.sleep(0.01)
+    assert pipeline.log == ["prepare 0", "commit 0 started"]  # partition 1: not prepared yet
+    pipeline.release[0].set()
+    await other
+    pipeline.release[50].set()
+    await runtime.settle()
+
+    assert pipeline.log == [
+        "prepare 0",
+        "commit 0 started",
+        "commit 0 ended",
+        "prepare 50",
+        "commit 50 started",
+        "commit 50 ended",
+    ]
