@@ -198,30 +198,18 @@ class PreparedBatch:
     windows: bytes | None  # binary COPY data of the windows the work changed
 
 
-async def stored_offsets(
-    conn: Any, *, consumer_group: str, keys: Collection[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
-    """The stored next offsets of `keys` (0 where none is stored yet), without locking."""
-    ordered = sorted(keys)
-    rows = await conn.fetch(
-        "SELECT o.topic, o.partition, o.next_offset FROM consumer_offsets o "
-        "JOIN unnest($2::text[], $3::int[]) AS x(t, p) ON o.topic = x.t AND o.partition = x.p "
-        "WHERE o.consumer_group = $1",
-        consumer_group,
-        [t for t, _ in ordered],
-        [p for _, p in ordered],
-    )
-    found = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-    return {key: found.get(key, 0) for key in ordered}
+def _stream_keys(ctx: WorkerContext, records: Sequence[RawRecord]) -> set[tuple[str, int]]:
+    """Every co-partitioned (topic, partition) of the stream partitions `records` touch."""
+    owned = ctx.topics.owned_by_stream
+    partitions = {r.partition for r in records if r.topic in owned}
+    return {(t, p) for t in owned for p in partitions}
 
 
 def unpositioned(ctx: WorkerContext, records: Sequence[RawRecord]) -> bool:
     """Whether the owner has no position for a stream partition of `records`: preparing
     them reads its stored offsets and windows, which must not be on their way to PostgreSQL
     (wait for the transaction in flight first)."""
-    owned = ctx.topics.owned_by_stream
-    partitions = {r.partition for r in records if r.topic in owned}
-    keys = {(t, p) for t in owned for p in partitions}
+    keys = _stream_keys(ctx, records)
     return len(ctx.owner.positions(keys)) < len(keys)
 
 
@@ -244,7 +232,7 @@ async def prepare_batch(
     owned = ctx.topics.owned_by_stream
     mine = [r for r in records if r.topic in owned]
     others = [r for r in records if r.topic not in owned]
-    keys = {(t, p) for t in owned for p in {r.partition for r in mine}}
+    keys = _stream_keys(ctx, mine)
     owner = ctx.owner
     result = BatchResult()
     work = result.work = Work(owner, topics=ctx.topics, now_ms=now_ms)
@@ -253,7 +241,10 @@ async def prepare_batch(
         async with sessions() as session:
             conn = await driver_connection(session)
             if unknown := keys - assumed.keys():
-                read = await stored_offsets(conn, consumer_group=ctx.consumer_group, keys=unknown)
+                stored = await repository.load_offsets(
+                    session, consumer_group=ctx.consumer_group, topics={t for t, _ in unknown}
+                )
+                read = {key: stored.get(key, 0) for key in unknown}  # 0: none stored yet
                 owner.fence(read)  # a cache without a position is not to be trusted
                 assumed |= read
             _route(ctx, _fresh(mine, assumed, result), work, result.applied)
@@ -294,7 +285,8 @@ async def commit_batch(
             raise FencedError(moved)
         conn = await driver_connection(session)
         if prepared.others:
-            await _apply_others(conn, ctx, _fresh(prepared.others, stored, result), result)
+            fresh = _fresh(prepared.others, stored, result)
+            await _apply_others(conn, ctx, fresh, work, result.applied)
         await save_encoded(conn, data=prepared.windows)
         await enqueue(conn, records=work.outgoing)
         await record_activity(conn, seen=work.servers)
@@ -307,17 +299,19 @@ async def commit_batch(
 
 
 async def _apply_others(
-    conn: Any, ctx: WorkerContext, fresh: list[RawRecord], result: BatchResult
+    conn: Any,
+    ctx: WorkerContext,
+    fresh: list[RawRecord],
+    work: Work,
+    applied: Counter[tuple[str, str]],
 ) -> None:
     """Inventory snapshots and analytics records: PostgreSQL state and signals to owners."""
-    assert result.work is not None
-    work = result.work
     inventory = set(inventory_kinds(ctx.topics))
     await _apply_inventory(conn, ctx, [r for r in fresh if r.topic in inventory], work)
     analytics = {ctx.topics.orchestrator_jobs, ctx.topics.orchestrator_callbacks}
     await _apply_analytics(conn, ctx, [r for r in fresh if r.topic in analytics], work)
     for record in fresh:
-        result.applied[(record.topic, record_type(ctx.roles[record.topic], record.value))] += 1
+        applied[(record.topic, record_type(ctx.roles[record.topic], record.value))] += 1
 
 
 async def apply_batch(

@@ -93,18 +93,18 @@ class Runtime:
         records = message.raw_message
         batch = tuple(records) if isinstance(records, tuple | list) else (records,)
         consumer = self.subscriber.consumer
+        starts = _starts(batch)
         self._applying = True
         started, prepared = False, None
         try:
             async with self.gate.overlapping():
                 if self.ctx.owner.reconfigure and not self._rewinds:
-                    await self._reconfigure_first(batch)
+                    await self._reconfigure_first(starts)
                 if not self._rewinds and unpositioned(self.ctx, batch):
                     await self.gate.settle()  # it reads what may be on its way: wait for it
                 if not self._rewinds:
-                    prepared = await self._prepare(batch)
+                    prepared = await self._prepare(batch, starts)
                 await self.gate.settle()
-                starts = _starts(batch)
                 if self._rewinds or prepared is None:
                     # This batch or the one before failed: drop this one and re-read both.
                     if prepared is not None:
@@ -120,32 +120,32 @@ class Runtime:
                     started = True
         except BaseException:
             if prepared is not None and not started:  # cancelled: its windows are ahead
-                forget_partitions(self.ctx.owner, (r.partition for r in batch))
+                forget_partitions(self.ctx.owner, (p for _, p in starts))
             raise
         finally:
             self._applying = False
         if not started:
             await asyncio.sleep(RETRY_BACKOFF_S)
 
-    async def _reconfigure_first(self, batch: tuple[Any, ...]) -> None:
+    async def _reconfigure_first(self, starts: Starts) -> None:
         """Judge the partitions by the current conditions before applying a batch to them."""
         try:
             if await self.gate.settle():
                 while self.ctx.owner.reconfigure:
                     await self._reconfigure()
         except Exception as exc:
-            self._failed(_starts(batch), exc)
+            self._failed(starts, exc)
 
     async def settle(self) -> None:
         """Wait until the transaction in flight (if any) is over."""
         async with self.gate:
             pass
 
-    async def _prepare(self, batch: tuple[Any, ...]) -> PreparedBatch | None:
+    async def _prepare(self, batch: tuple[Any, ...], starts: Starts) -> PreparedBatch | None:
         try:
             return await prepare_batch(self.sessions, ctx=self.ctx, records=batch, now_ms=now_ms())
         except Exception as exc:
-            self._failed(_starts(batch), exc)
+            self._failed(starts, exc)
             return None
 
     async def _commit(
