@@ -3,11 +3,18 @@ import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from stream_health.db.engine import driver_connection, make_engine, make_read_pool, make_sessions
+from stream_health.db.engine import (
+    driver_connection,
+    make_engine,
+    make_read_pool,
+    make_sessions,
+    plain_dsn,
+)
 from stream_health.logs import JsonFormatter
 
 STREAM_URL = "rtsp://admin:cam3ra-Pa55@10.0.0.7:554/live"
@@ -72,4 +79,27 @@ async def test_a_prepared_statement_keeps_nothing_of_its_callers_context(
             read = await _held_after(conn.fetch)
             assert read() is None
     finally:
+        await pool.close()
+
+
+async def test_the_read_pool_returns_a_connection_without_a_reset_round_trip(
+    migrated_database_url: str,
+) -> None:
+    pool = await make_read_pool(migrated_database_url, size=1)
+    observer = await asyncpg.connect(plain_dsn(migrated_database_url))
+    try:
+        async with pool.acquire() as conn:
+            pid = conn.get_server_pid()
+            await conn.fetchval("SELECT 'the last statement of the request'")
+        # Released: the backend's latest statement is still the request's, nothing ran after it.
+        last = await observer.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+        assert last == "SELECT 'the last statement of the request'"
+        async with pool.acquire() as conn:
+            await conn.execute("BEGIN")  # a transaction left open is still rolled back
+        async with pool.acquire() as conn:
+            assert conn.get_server_pid() == pid
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+    finally:
+        await observer.close()
         await pool.close()
