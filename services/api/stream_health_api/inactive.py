@@ -33,6 +33,7 @@ from stream_health_api.params import (
 )
 from stream_health_api.responses import StreamPage, Unauthenticated, ValidationFailed
 from stream_health_api.views import (
+    BuiltServers,
     Documents,
     Presentation,
     stream_document,
@@ -125,6 +126,7 @@ def inactive_router(
     spec = _openapi(conditions)
     body_schema = spec.pop("_body")
     pages = cache if cache is not None else PageCache(ttl_s=0, max_bytes=1)
+    servers_built = BuiltServers()
 
     async def page(request: Request, params: ListParams) -> Response:
         # Everything the body depends on: the parameters as given (the links repeat them in
@@ -152,7 +154,7 @@ def inactive_router(
             wanted |= {row["server_id"] for row in listed.rows if row["server_id"] is not None}
             servers = await server_documents(conn, ids=wanted)
         show = Presentation(conditions, expose_credentials, clock_ms() - stale_after_ms)
-        page_documents = Documents(servers)
+        page_documents = Documents(servers, servers_built)
         items = [
             stream_item(row, sent, page_documents, show)
             for row, sent in zip(listed.rows, documents, strict=True)
