@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -57,11 +57,15 @@ class Presentation:
     fresh_after_ms: int  # a main server last heard from before this is not actual
 
 
+_EPOCH = datetime(1970, 1, 1)  # naive: UTC, and isoformat then writes no offset
+
+
 def vms_time(at_ms: int | None) -> str | None:
     """Milliseconds since the epoch in the VMS's format ("2022-06-22 12:25:05", UTC)."""
     if at_ms is None:
         return None
-    return datetime.fromtimestamp(at_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    # isoformat, not strftime (which parses its format on every call): the fraction dropped.
+    return (_EPOCH + timedelta(milliseconds=at_ms)).isoformat(" ", "seconds")
 
 
 def sub_server_ids(stream: Mapping[str, Any]) -> list[int]:
@@ -76,17 +80,24 @@ def stream_document(detail: Mapping[str, Any]) -> dict[str, Any]:
     return {} if document is None else orjson.loads(document)
 
 
+_SEED_ORDER = dict.fromkeys(STREAM_FIELDS)  # every field null, in seed 000's order
+_NOT_SHOWN = (*_INVENTORY_ONLY, *COMPUTED)
+
+
 def _stream_fields(uid: str, sent: Mapping[str, Any], show: Presentation) -> dict[str, Any]:
     # Seed 000's fields always, in its order (null when the VMS did not send one), then any
-    # further field the VMS sent.
-    fields = {name: sent.get(name) for name in STREAM_FIELDS}
-    fields.update((k, v) for k, v in sent.items() if k not in _INVENTORY_ONLY)
+    # further field the VMS sent. Updating a copy of the null template keeps each seed field
+    # where the template has it and appends the others in the VMS's order, all in C.
+    fields = _SEED_ORDER.copy()
+    fields.update(sent)
+    for name in _NOT_SHOWN:
+        if name in fields:
+            del fields[name]
     fields["uuid"] = uid
-    url = fields.get("url")
-    if isinstance(url, str) and not show.expose_credentials:
+    url = fields["url"]
+    # A password is only ever before an '@': most urls have none and skip the pattern.
+    if isinstance(url, str) and "@" in url and not show.expose_credentials:
         fields["url"] = mask_password(url)
-    for name in COMPUTED:
-        fields.pop(name, None)
     return fields
 
 
