@@ -234,6 +234,15 @@ async def compare_views(
         expected.listed,
         {(r["uid"], r["condition"]): tuple(r.values())[2:] for r in rows},
     )
+    rows = await q(
+        "SELECT uid, condition, reconnect_attempt, reconnect_total, reconnect_ms, disconnections "
+        "FROM stream_list_facts"
+    )
+    found.compare(  # the copies a filtered page sorts by (migration 0010)
+        "stream_list_facts copies",
+        expected.listed,
+        {(r["uid"], r["condition"]): tuple(r.values())[2:] for r in rows},
+    )
     rows = await q("SELECT uid, condition, stream_id, camera_id, domain FROM stream_list_facts")
     found.compare(
         "stream_list_facts",

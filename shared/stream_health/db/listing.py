@@ -48,6 +48,12 @@ class StreamListFactsRow(SQLModel, table=True):
     search: str = Field(sa_column=Column(Text, nullable=False))
     ip: str = Field(sa_column=Column(Text, nullable=False))
     domain: str | None = Field(default=None, sa_column=Column(Text))
+    # Copies of the row's stream_list values (migration 0010): a filtered page sorts by them
+    # without looking each passing row up there. Not indexed, so rewriting them is HOT.
+    reconnect_attempt: int | None = Field(default=None, sa_column=Column(BigInteger))
+    reconnect_total: int | None = Field(default=None, sa_column=Column(BigInteger))
+    reconnect_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    disconnections: int = Field(sa_column=Column(Integer, nullable=False))
 
 
 # The media server's counters win; a stream no event has counted yet shows the VMS's own.
@@ -101,7 +107,7 @@ _JOINS = (
 )
 
 
-def _upsert(table: str, values: dict[str, str], *, where: str = "") -> str:
+def _upsert(table: str, values: dict[str, str], *, joins: str = "", where: str = "") -> str:
     # Built from the constant names above only. A row whose values did not change is not
     # rewritten, so it costs no index entries. Rows go in (uid, condition) order: two flushes
     # of the same streams (a zombie owner's and the new one's) lock them in the same order.
@@ -112,7 +118,7 @@ def _upsert(table: str, values: dict[str, str], *, where: str = "") -> str:
     )
     return (
         f"INSERT INTO {table} (condition, uid, {columns}) "
-        f"SELECT b.condition, b.uid, {', '.join(values.values())} {_JOINS}{where}"
+        f"SELECT b.condition, b.uid, {', '.join(values.values())} {_JOINS}{joins}{where}"
         f"ORDER BY b.uid, b.condition "
         f"ON CONFLICT (condition, uid) DO UPDATE SET "
         f"{', '.join(f'{c} = EXCLUDED.{c}' for c in values)} WHERE {changed}"
@@ -128,20 +134,34 @@ def _delete(table: str, returning: str = "") -> str:
 
 
 # The hot rows: written for every stream flushed. Which rows are new (xmax = 0: inserted, not
-# updated) is counted for condition_counts, and marks the facts rows the flush must add.
+# updated) is counted for condition_counts, and marks the facts rows the flush must add; the
+# facts rows of the others get the values that changed (their copies, see _COPIES).
 _HOT_WRITE = f"""
 WITH written AS (
     {_upsert("stream_list", _HOT)}
-    RETURNING stream_list.uid, stream_list.condition, stream_list.xmax = 0 AS inserted
+    RETURNING stream_list.*, stream_list.xmax = 0 AS inserted
 ),
 added AS (
     UPDATE stream_list_flush b SET facts = true FROM written
     WHERE written.inserted AND b.uid = written.uid AND b.condition = written.condition
+),
+copied AS (
+    UPDATE stream_list_facts f SET {", ".join(f"{c} = written.{c}" for c in _HOT)}
+    FROM written
+    WHERE NOT written.inserted AND f.uid = written.uid AND f.condition = written.condition
 )
 SELECT condition, count(*) AS n FROM written WHERE inserted GROUP BY condition
 """  # noqa: S608 (built from the constants above only)
+# The facts rows carry copies of their stream_list values, which a filtered page sorts by
+# (migration 0010): taken from the row this flush left there, so the two never differ.
+_COPIES = {column: f"h.{column}" for column in _HOT}
 # The facts rows: new ones, and every row of a stream whose inventory may have changed.
-_FACTS_WRITE = _upsert("stream_list_facts", _FACTS, where="WHERE b.facts ")
+_FACTS_WRITE = _upsert(
+    "stream_list_facts",
+    {**_FACTS, **_COPIES},
+    joins="JOIN stream_list h ON h.condition = b.condition AND h.uid = b.uid ",
+    where="WHERE b.facts ",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +224,7 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
 # The ip with its separators as letters, so pg_trgm reads an address as one word and a dotted
 # substring has trigrams across its dots (migration 0008 indexes exactly this expression).
 IP_KEY = "translate({}, '.:', 'xy')"
+_IP_LETTERS = str.maketrans(".:", "xy")  # the same translation, of a pattern, in Python
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +252,12 @@ class ListQuery:
             args.append(f"%{_escape_like(self.search.lower())}%")
             clauses.append(f"f.search LIKE ${len(args)}")
         if self.ip is not None:
-            args.append(f"%{_escape_like(self.ip.lower())}%")
+            pattern = f"%{_escape_like(self.ip.lower())}%"
             # The index finds the candidates (a row whose ip holds the substring holds it
-            # translated too); the plain LIKE keeps the answer exact.
-            clauses.append(f"{IP_KEY.format('f.ip')} LIKE {IP_KEY.format(f'${len(args)}')}")
+            # translated too); the plain LIKE keeps the answer exact. The pattern is translated
+            # here, not by PostgreSQL once per candidate row (a generic plan does not fold it).
+            args += [pattern.translate(_IP_LETTERS), pattern]
+            clauses.append(f"{IP_KEY.format('f.ip')} LIKE ${len(args) - 1}")
             clauses.append(f"f.ip LIKE ${len(args)}")
         if self.domain is not None:
             args.append(self.domain.lower())
@@ -257,7 +280,7 @@ _SORTABLE = (HOT_COLUMNS | frozenset(_FACTS)) - {"search", "ip", "domain"}
 # is not read from the nearer end.
 _PASSING = """
 WITH passing AS MATERIALIZED (
-    SELECT f.uid, {column} AS sort_key FROM stream_list_facts f {hot} WHERE {where}
+    SELECT f.uid, f.{column} AS sort_key FROM stream_list_facts f WHERE {where}
 ),
 page AS (
     SELECT uid, sort_key FROM passing
@@ -297,7 +320,6 @@ page AS (
     ) AS behind WHERE (SELECT backwards FROM span) LIMIT (SELECT behind FROM span))
 )
 """
-_HOT_JOIN = "JOIN stream_list h ON h.condition = f.condition AND h.uid = f.uid"
 # The most rows a page holds. The api plans each statement once per connection (a generic
 # plan: planning it per request cost more than most pages' execution), and a generic plan
 # does not know LIMIT: it reads the page as a tenth of the rows and hash-joins the documents.
@@ -338,13 +360,13 @@ def page_statement(query: ListQuery) -> tuple[str, list[Any]]:
         raise ValueError(f"a page holds 0 to {MAX_PAGE_ROWS} rows, not {query.limit}")
     hot = query.sort_column in HOT_COLUMNS
     if query.filtered:
+        # Every sort column is on stream_list_facts: the stream_list values as copies.
         where, args = query.where()
-        column = f"{'h' if hot else 'f'}.{query.sort_column}"
         template = _PASSING + _PAGE
         # Filtered, the rows passing were read once: count them there.
         count = "SELECT count(*) FROM passing"
     else:
-        where, args, column = "", [query.condition], query.sort_column
+        where, args = "", [query.condition]
         template = _INDEXED + _PAGE
         # Unfiltered, the total is the condition's counter, moved by the list flush that
         # writes the rows.
@@ -353,9 +375,8 @@ def page_statement(query: ListQuery) -> tuple[str, list[Any]]:
     args += [int(query.limit), int(query.offset)]
     direction, reverse = ("DESC", "ASC") if query.descending else ("ASC", "DESC")
     sql = template.format(
-        column=column,
+        column=query.sort_column,
         table="stream_list" if hot else "stream_list_facts",
-        hot=_HOT_JOIN if hot else "",
         where=where,
         count=count,
         direction=direction,

@@ -1,0 +1,100 @@
+"""The list flush (`save_listing`) keeps stream_list_facts' copies of the stream_list values
+equal to them, whichever way a row is written (migration 0010), real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from stream_health.db.engine import plain_dsn
+from stream_health.db.listing import ListedStream, save_listing
+
+HOT = "reconnect_attempt, reconnect_total, reconnect_ms, disconnections"
+
+
+@pytest.fixture
+async def conn(migrated_database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(plain_dsn(migrated_database_url))
+    try:
+        yield connection
+    finally:
+        await connection.execute("TRUNCATE stream_list, stream_list_facts, inventory_streams")
+        await connection.close()
+
+
+def _stream(
+    uid: str,
+    conditions: tuple[str, ...],
+    counts: tuple[int, ...],
+    attempt: int | None,
+    *,
+    facts: bool = False,
+) -> ListedStream:
+    return ListedStream(
+        uid=uid,
+        conditions=conditions,
+        counts=counts,
+        reconnect_attempt=attempt,
+        reconnect_total=None if attempt is None else attempt * 10,
+        reconnect_ms=None if attempt is None else 1_700_000_000_000 + attempt,
+        facts=facts,
+    )
+
+
+async def _flush(conn: asyncpg.Connection, *streams: ListedStream) -> None:
+    async with conn.transaction():
+        await save_listing(conn, streams=streams)
+
+
+async def _rows(conn: asyncpg.Connection, table: str) -> dict[tuple[str, str], tuple[object, ...]]:
+    rows = await conn.fetch(f"SELECT uid, condition, {HOT} FROM {table}")
+    return {(r["uid"], r["condition"]): tuple(r.values())[2:] for r in rows}
+
+
+async def _copies_match(conn: asyncpg.Connection) -> dict[tuple[str, str], tuple[object, ...]]:
+    listed = await _rows(conn, "stream_list")
+    assert await _rows(conn, "stream_list_facts") == listed
+    return listed
+
+
+async def test_the_facts_rows_copy_the_stream_list_values_through_every_kind_of_flush(
+    conn: asyncpg.Connection,
+) -> None:
+    # A stream no media-server counter reached shows the VMS's own (from inventory).
+    await conn.execute(
+        "INSERT INTO inventory_streams (id, uuid, is_enabled, updated_at, doc) "
+        "VALUES (1, 'c', true, now(), '{\"reconnect_attempt\": 7, \"reconnect_total\": 70}')"
+    )
+    await _flush(
+        conn,
+        _stream("a", ("*", "incorrect"), (2, 2), 1),
+        _stream("b", ("*", "problematic"), (5, 5), 3),
+        _stream("c", ("*", "incorrect"), (1, 1), None),
+    )
+    first = await _copies_match(conn)
+    assert first[("c", "incorrect")][:2] == (7, 70)
+
+    await _flush(
+        conn,
+        _stream("a", ("*", "incorrect"), (3, 3), 2),  # values moved: rows updated
+        _stream("b", ("*", "problematic", "disabled"), (5, 5, 1), 3),  # one row more
+        _stream("c", ("*", "incorrect"), (1, 1), None, facts=True),  # inventory changed
+    )
+    second = await _copies_match(conn)
+    assert second[("a", "incorrect")] == (2, 20, 1_700_000_000_002, 3)
+    assert ("b", "disabled") in second
+
+    await conn.execute(
+        'UPDATE inventory_streams SET doc = \'{"reconnect_attempt": 8, "reconnect_total": 80}\''
+    )
+    await _flush(
+        conn,
+        _stream("b", ("*",), (4,), 3),  # rows dropped, one updated
+        _stream("c", ("*", "incorrect"), (1, 1), None, facts=True),
+    )
+    third = await _copies_match(conn)
+    assert third[("c", "*")][:2] == (8, 80)
+    assert ("b", "problematic") not in third
+    assert third[("b", "*")][3] == 4
