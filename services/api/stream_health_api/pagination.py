@@ -65,8 +65,11 @@ def paginator_envelope(
         raise ValueError(f"bad page {page}, per_page {per_page}, total {total} or count {count}")
     path = path if path == "/" else path.rstrip("/")  # the constructor trims trailing slashes
 
+    # Every link is the same url but for the page number, last: encode the rest once.
+    prefix = page_url(path, query, 1).removesuffix("1")
+
     def url(n: int) -> str:
-        return page_url(path, query, n)
+        return f"{prefix}{max(n, 1)}"
 
     last = last_page(total, per_page)
     prev = url(page - 1) if page > 1 else None

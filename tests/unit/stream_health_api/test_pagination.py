@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_health_api.pagination import paginator_envelope
+from stream_health_api.pagination import page_url, paginator_envelope
 
 PATH = "https://vms.local/api/admin/v1/streams/inactive"
 QUERY = (("per_page", "15"), ("condition", "incorrect"))
@@ -223,3 +223,23 @@ def test_the_links_are_always_well_formed(case: tuple[int, int, int]) -> None:
     assert (meta["from"] is None) == (meta["to"] is None) == (count == 0)
     if meta["to"] is not None:
         assert 1 <= meta["from"] <= meta["to"] <= total
+
+
+@given(
+    query=st.lists(st.tuples(st.text(max_size=5), st.text(max_size=5)), max_size=4),
+    path=st.sampled_from([PATH, f"{PATH}?x=1", "/", "https://h/a b/"]),
+    page=st.integers(min_value=1, max_value=40),
+    total=st.integers(min_value=0, max_value=600),
+)
+def test_every_link_is_the_page_url_of_its_page(
+    query: list[tuple[str, str]], path: str, page: int, total: int
+) -> None:
+    links, meta = _envelope(page=page, total=total, count=0, query=tuple(query), path=path)
+    trimmed = path if path == "/" else path.rstrip("/")
+
+    pages = {"first": 1, "last": meta["last_page"], "prev": page - 1, "next": page + 1}
+    for name, n in pages.items():
+        assert links[name] in (None, page_url(trimmed, query, n)), name
+    for link in meta["links"]:
+        if link["label"].isdigit():
+            assert link["url"] == page_url(trimmed, query, int(link["label"]))
