@@ -30,10 +30,20 @@ def _api(_: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from stream_health.db.migrate import upgrade  # noqa: PLC0415
+    from stream_health.db.migrate import database_revision, upgrade  # noqa: PLC0415
 
-    upgrade(load_settings().database_url, args.revision)
-    print(f"database migrated to {args.revision}")
+    url = load_settings().database_url
+    upgrade(url, args.revision)
+    # Alembic upgrades only: a database already past the revision asked for stays where it is.
+    current = asyncio.run(database_revision(url))
+    if args.revision not in ("head", current):
+        print(
+            f"stream-health: the database is at {current}, past {args.revision}: "
+            "migrate only upgrades, nothing was changed",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"database migrated to {current}")
     return 0
 
 

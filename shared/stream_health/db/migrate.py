@@ -30,3 +30,15 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     """`upgrade` from async code: Alembic's env starts its own loop, so use a thread."""
     await asyncio.to_thread(upgrade, database_url, revision)
+
+
+async def database_revision(database_url: str) -> str | None:
+    """The revision the database is at (None before the first migration)."""
+    from stream_health.db.engine import make_engine  # noqa: PLC0415  (only `migrate` asks)
+    from stream_health.db.revision import current_revision  # noqa: PLC0415
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
