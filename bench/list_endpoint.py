@@ -20,18 +20,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import orjson
 
-from bench import cpu, list_data, list_report, pg, profiling, report
+from bench import cpu, list_data, list_report, pg, profiling, report, source
 from bench.list_queries import Combo, deep_page, indexed, matrix, naive, read_path, windows_ms
 from bench.measure import WorkerError, WorkerProcess, WorkerSpec, wait_ready
 from bench.worker_throughput import CLI, REPO, free_port, say
@@ -129,6 +130,11 @@ def parse_args(argv: list[str] | None) -> Options:
         "if absent) and keep it; migrations are applied to head first",
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument(
+        "--api-ref",
+        help="run the api (and the migrations, and the data build) of this git revision, "
+        "e.g. a session's start, beside the working tree's bench",
+    )
     parser.add_argument("--ready-timeout", type=float, default=60.0)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
@@ -823,7 +829,10 @@ async def benchmark(run: Run) -> dict[str, Any]:
     machine = report.machine(REPO, pgs.get("server_version", "unknown"))
     machine.update({k: v for k, v in pgs.items() if k != "server_version"}, **_versions())
     machine["uncommitted_diff_sha256"] = diff_digest
-    if uncommitted_digest() != diff_digest:
+    if API_REF in os.environ:  # the bench re-ran itself on --api-ref's code: that revision's
+        machine.update(commit=os.environ[API_REF], uncommitted_changes=False)
+        machine["uncommitted_diff_sha256"] = None
+    elif uncommitted_digest() != diff_digest:
         run.notes.append(
             "services/ or shared/ had other uncommitted changes by the end of the run than when "
             "the api started: the api ran the code named above"
@@ -945,9 +954,33 @@ async def amain(options: Options) -> int:
     return 0
 
 
+# Set when the bench re-runs itself on another revision's code (--api-ref): its commit.
+API_REF = "STREAM_HEALTH_BENCH_API_REF"
+
+
+def _on_revision(ref: str, argv: list[str]) -> NoReturn:
+    """Run this bench again with the revision's packages first on PYTHONPATH: the api, its
+    migrations, the data build and the product code the bench calls are then that
+    revision's; the bench's own modules stay the working tree's."""
+    export = Path(tempfile.mkdtemp(prefix="bench-api-ref-"))
+    commit, roots = source.export_revision(REPO, ref, export)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*roots, str(REPO), env.get("PYTHONPATH", "")])
+    env[API_REF] = f"{commit[:7]} (--api-ref {ref})"
+    say(f"running the api of {commit[:7]} from {export}")
+    os.execve(sys.executable, [sys.executable, "-m", "bench.list_endpoint", *argv], env)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; exit 1 with the api's log tail when it fails."""
+    argv = sys.argv[1:] if argv is None else argv
     options = parse_args(argv)
+    ref = next((a.split("=", 1)[1] for a in argv if a.startswith("--api-ref=")), None)
+    if "--api-ref" in argv:
+        ref = argv[argv.index("--api-ref") + 1]
+    if ref is not None and API_REF not in os.environ:
+        rest = [a for i, a in enumerate(argv) if not _is_ref_arg(argv, i)]
+        _on_revision(ref, rest)
     try:
         return asyncio.run(amain(options))
     except (WorkerError, RuntimeError) as exc:
@@ -956,6 +989,14 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("bench: interrupted", file=sys.stderr)
         return 130
+
+
+def _is_ref_arg(argv: list[str], i: int) -> bool:
+    return (
+        argv[i] == "--api-ref"
+        or argv[i].startswith("--api-ref=")
+        or (i > 0 and argv[i - 1] == "--api-ref")
+    )
 
 
 if __name__ == "__main__":
