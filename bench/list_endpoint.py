@@ -64,6 +64,7 @@ class Options:
     py_spy: str | None
     reuse_db: bool
     keep_db: bool
+    api_ref: str | None  # run the api of this revision (the bench re-runs itself on it)
     ready_timeout_s: float
     out_dir: Path
     results: Path | None
@@ -174,6 +175,7 @@ def parse_args(argv: list[str] | None) -> Options:
         py_spy=py_spy,
         reuse_db=args.reuse_db,
         keep_db=args.keep_db or args.reuse_db,
+        api_ref=args.api_ref,
         ready_timeout_s=args.ready_timeout,
         out_dir=args.out,
         results=None if args.no_results else args.results,
@@ -975,12 +977,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; exit 1 with the api's log tail when it fails."""
     argv = sys.argv[1:] if argv is None else argv
     options = parse_args(argv)
-    ref = next((a.split("=", 1)[1] for a in argv if a.startswith("--api-ref=")), None)
-    if "--api-ref" in argv:
-        ref = argv[argv.index("--api-ref") + 1]
-    if ref is not None and API_REF not in os.environ:
-        rest = [a for i, a in enumerate(argv) if not _is_ref_arg(argv, i)]
-        _on_revision(ref, rest)
+    if options.api_ref is not None and API_REF not in os.environ:
+        _on_revision(options.api_ref, argv)  # the same arguments: the rerun sees API_REF set
     try:
         return asyncio.run(amain(options))
     except (WorkerError, RuntimeError) as exc:
@@ -989,14 +987,6 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("bench: interrupted", file=sys.stderr)
         return 130
-
-
-def _is_ref_arg(argv: list[str], i: int) -> bool:
-    return (
-        argv[i] == "--api-ref"
-        or argv[i].startswith("--api-ref=")
-        or (i > 0 and argv[i - 1] == "--api-ref")
-    )
 
 
 if __name__ == "__main__":
