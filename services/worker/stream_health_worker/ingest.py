@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ from stream_health.db.engine import driver_connection
 from stream_health.db.inventory import apply_snapshots
 from stream_health.db.listing import ListedStream, save_listing
 from stream_health.db.outbox import enqueue
+from stream_health.db.repository import Position
 from stream_health.db.windows import (
     add_condition_counts,
     encode_windows,
@@ -48,6 +49,8 @@ from stream_health_worker.schemas.errors import Rejected, guarded
 from stream_health_worker.schemas.inventory import inventory_kinds, parse_snapshot
 
 log = logging.getLogger(__name__)
+
+_UNSTORED = Position(0, 0)  # a partition with no offsets row yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +76,9 @@ class BatchResult:
 
 async def lock_offsets(
     session: AsyncSession, *, consumer_group: str, partitions: set[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
-    """Lock (creating if needed) the offset rows of `partitions`, in a fixed order."""
+) -> dict[tuple[str, int], Position]:
+    """Lock (creating if needed) the offset rows of `partitions`, in a fixed order; their
+    positions."""
     ordered = sorted(partitions)
     params = {
         "g": consumer_group,
@@ -92,23 +96,23 @@ async def lock_offsets(
     )
     rows = await session.execute(
         text(
-            "SELECT o.topic, o.partition, o.next_offset FROM consumer_offsets o "
+            "SELECT o.topic, o.partition, o.next_offset, o.epoch FROM consumer_offsets o "
             "JOIN unnest(CAST(:topics AS text[]), CAST(:parts AS int[])) AS x(t, p) "
             "ON o.topic = x.t AND o.partition = x.p "
             "WHERE o.consumer_group = :g ORDER BY o.topic, o.partition FOR UPDATE OF o"
         ),
         params,
     )
-    return {(t, p): o for t, p, o in rows.all()}
+    return {(t, p): Position(o, e) for t, p, o, e in rows.all()}
 
 
 def _fresh(
-    records: Sequence[RawRecord], stored: dict[tuple[str, int], int], result: BatchResult
+    records: Sequence[RawRecord], stored: Mapping[tuple[str, int], Position], result: BatchResult
 ) -> list[RawRecord]:
     fresh = []
     for record in records:
         key = (record.topic, record.partition)
-        if record.offset < max(stored[key], result.next_offsets.get(key, 0)):
+        if record.offset < max(stored[key].offset, result.next_offsets.get(key, 0)):
             result.skipped[record.topic] += 1
             continue
         fresh.append(record)
@@ -192,7 +196,7 @@ class PreparedBatch:
     """
 
     others: list[RawRecord]  # inventory and analytics: applied inside the transaction
-    assumed: dict[tuple[str, int], int]  # the stored offsets the stream work started from
+    assumed: dict[tuple[str, int], Position]  # the stored positions the stream work started from
     result: BatchResult
     work: Work
     windows: bytes | None  # binary COPY data of the windows the work changed
@@ -241,16 +245,22 @@ async def prepare_batch(
         async with sessions() as session:
             conn = await driver_connection(session)
             if unknown := keys - assumed.keys():
-                stored = await repository.load_offsets(
+                stored = await repository.load_positions(
                     session, consumer_group=ctx.consumer_group, topics={t for t, _ in unknown}
                 )
-                read = {key: stored.get(key, 0) for key in unknown}  # 0: none stored yet
+                read = {key: stored.get(key, _UNSTORED) for key in unknown}
                 owner.fence(read)  # a cache without a position is not to be trusted
                 assumed |= read
             _route(ctx, _fresh(mine, assumed, result), work, result.applied)
             await work.apply(conn)
     windows = encode_windows(owner.rows(work.dirty, now_ms=now_ms))
-    owner.advanced({**assumed, **result.next_offsets})
+    # The batch moves offsets, never epochs.
+    owner.advanced(
+        {
+            **assumed,
+            **{k: Position(o, assumed[k].epoch) for k, o in result.next_offsets.items()},
+        }
+    )
     return PreparedBatch(others, assumed, result, work, windows)
 
 
@@ -280,7 +290,7 @@ async def commit_batch(
         stored = await lock_offsets(
             session, consumer_group=ctx.consumer_group, partitions=partitions
         )
-        moved = [key for key, offset in prepared.assumed.items() if stored[key] != offset]
+        moved = [key for key, position in prepared.assumed.items() if stored[key] != position]
         if moved:
             raise FencedError(moved)
         conn = await driver_connection(session)
@@ -467,6 +477,10 @@ async def drain_due(
             for uid in sorted(uids):
                 work.drained(partition, ctx.owner.window(partition, uid))
         await store(conn, work)
+        # It consumed no record: the epoch tells other owners' fences it wrote.
+        stored = await repository.advance_epochs(
+            session, consumer_group=ctx.consumer_group, partitions=partitions
+        )
     ctx.owner.advanced(stored)
     ctx.owner.stored(work.dirty)
     return work
@@ -498,6 +512,9 @@ async def reconfigure_pending(
         await store(conn, work)
         await save_partition_rules(
             conn, partition=partition, conditions=conditions_to_data(owner.rules.conditions)
+        )
+        stored = await repository.advance_epochs(
+            session, consumer_group=ctx.consumer_group, partitions=partitions
         )
     owner.advanced(stored)
     owner.stored(work.dirty)

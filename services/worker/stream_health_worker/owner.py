@@ -2,8 +2,9 @@
 
 A stream's partition (of the media-events topic and of the co-partitioned signals topic)
 has one owner at a time. The owner keeps the windows it has touched in memory; the offsets
-row of the partition, locked in each transaction, is the fence: if someone else advanced it
-since this worker last did, the cache of that partition is stale and is dropped.
+row of the partition, locked in each transaction, is the fence: if someone else moved its
+position (its offset, or its epoch, which a drain or a reclassification moves) since this
+worker last did, the cache of that partition is stale and is dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_health.db.inventory import load_facts
+from stream_health.db.repository import Key, Position
 from stream_health.db.windows import (
     WindowItem,
     list_dirty_uids,
@@ -57,7 +59,7 @@ class WindowOwner:
         self.compiled = CompiledRules(rules)
         self._owned_topics = frozenset(owned_topics)
         self._cache: dict[int, dict[str, StreamWindow]] = {}
-        self._positions: dict[tuple[str, int], int] = {}
+        self._positions: dict[Key, Position] = {}
         # When to look at each stream again (shared/native/src/timer.rs): a min-heap with lazy
         # deletion and per partition each stream's current wake-up. A partition whose windows
         # were dropped from the cache (a rollback, another owner) is in doubt: what PostgreSQL
@@ -114,27 +116,27 @@ class WindowOwner:
             self._list_unknown.add(partition)
             self._timer.doubt(partition)  # and other wake-ups
 
-    def fence(self, stored: Mapping[tuple[str, int], int]) -> None:
-        """Compare locked offsets with ours: a partition advanced by another owner is stale."""
-        for (topic, partition), offset in stored.items():
+    def fence(self, stored: Mapping[Key, Position]) -> None:
+        """Compare locked positions with ours: a partition another owner wrote is stale."""
+        for (topic, partition), position in stored.items():
             if topic not in self._owned_topics:
                 continue
-            if self._positions.get((topic, partition)) != offset and partition in self._cache:
+            if self._positions.get((topic, partition)) != position and partition in self._cache:
                 log.info("worker.window_cache_dropped", extra={"partition": partition})
                 self.forget(partition)
 
-    def positions(self, keys: Collection[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """Where this owner left those of `keys` it knows (topic, partition): the offsets its
+    def positions(self, keys: Collection[Key]) -> dict[Key, Position]:
+        """Where this owner left those of `keys` it knows (topic, partition): the positions its
         last transaction on them stored, or the last prepared batch will store."""
         known = self._positions
         return {key: known[key] for key in keys if key in known}
 
-    def advanced(self, next_offsets: Mapping[tuple[str, int], int]) -> None:
+    def advanced(self, positions: Mapping[Key, Position]) -> None:
         """Remember where our transaction (committed, or prepared and on its way) left the
         owned partitions."""
-        for (topic, partition), offset in next_offsets.items():
+        for (topic, partition), position in positions.items():
             if topic in self._owned_topics:
-                self._positions[(topic, partition)] = offset
+                self._positions[(topic, partition)] = position
 
     def window(self, partition: int, uid: str) -> StreamWindow:
         """A window loaded by `load` (KeyError otherwise)."""
@@ -237,15 +239,13 @@ class WindowOwner:
             for uid in uids & self._list_dirty.get(partition, set())
         }
 
-    def owns_as_stored(
-        self, stored: Mapping[tuple[str, int], int], partitions: Collection[int]
-    ) -> bool:
-        """Whether this worker still owns `partitions` and was the last to advance them: what
-        it took for a flush is then what PostgreSQL holds (nobody else wrote those windows)."""
-        for (topic, partition), offset in stored.items():
+    def owns_as_stored(self, stored: Mapping[Key, Position], partitions: Collection[int]) -> bool:
+        """Whether this worker still owns `partitions` and was the last to write them: what it
+        took for a flush is then what PostgreSQL holds (nobody else wrote those windows)."""
+        for (topic, partition), position in stored.items():
             if partition not in partitions or topic not in self._owned_topics:
                 continue
-            if partition not in self.owned or self._positions.get((topic, partition)) != offset:
+            if partition not in self.owned or self._positions.get((topic, partition)) != position:
                 return False
         return True
 

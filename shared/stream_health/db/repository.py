@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +14,52 @@ from stream_health.db.tables import ConsumedCount, ConsumerOffset
 # Core columns: typed for queries, unlike the model attributes that hold row values.
 _OFFSETS = ConsumerOffset.__table__.c  # type: ignore[attr-defined]
 _COUNTS = ConsumedCount.__table__.c  # type: ignore[attr-defined]
+
+
+class Position(NamedTuple):
+    """Where a partition's stored state stands: its next offset, and how many writes that
+    consumed no record (drains, reclassifications) moved it; a fence compares both."""
+
+    offset: int
+    epoch: int
+
+
+Key = tuple[str, int]  # (topic, partition)
+
+
+def offsets_of(positions: Mapping[Key, Position]) -> dict[Key, int]:
+    """The offsets of `positions`."""
+    return {key: position.offset for key, position in positions.items()}
+
+
+async def load_positions(
+    session: AsyncSession, *, consumer_group: str, topics: Iterable[str]
+) -> dict[Key, Position]:
+    """The stored position of every partition of `topics` for the group."""
+    rows = await session.execute(
+        select(_OFFSETS.topic, _OFFSETS.partition, _OFFSETS.next_offset, _OFFSETS.epoch).where(
+            _OFFSETS.consumer_group == consumer_group, _OFFSETS.topic.in_(list(topics))
+        )
+    )
+    return {(topic, partition): Position(o, e) for topic, partition, o, e in rows.all()}
+
+
+async def advance_epochs(
+    session: AsyncSession, *, consumer_group: str, partitions: Iterable[Key]
+) -> dict[Key, Position]:
+    """Add one to the epoch of `partitions` (their rows locked by the caller's transaction,
+    which writes their windows without consuming a record); their positions after."""
+    ordered = sorted(partitions)
+    rows = await session.execute(
+        text(
+            "UPDATE consumer_offsets o SET epoch = o.epoch + 1 "
+            "FROM unnest(CAST(:topics AS text[]), CAST(:parts AS int[])) AS x(t, p) "
+            "WHERE o.consumer_group = :g AND o.topic = x.t AND o.partition = x.p "
+            "RETURNING o.topic, o.partition, o.next_offset, o.epoch"
+        ),
+        {"g": consumer_group, "topics": [t for t, _ in ordered], "parts": [p for _, p in ordered]},
+    )
+    return {(topic, partition): Position(o, e) for topic, partition, o, e in rows.all()}
 
 
 async def load_offsets(

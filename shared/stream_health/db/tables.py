@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, Text, func
+from sqlalchemy import BigInteger, Column, DateTime, Integer, Text, func, text
 from sqlmodel import Field, SQLModel
 
 
@@ -17,6 +17,11 @@ class ConsumerOffset(SQLModel, table=True):
     topic: str = Field(sa_column=Column(Text, primary_key=True))
     partition: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Moved by every transaction that writes the partition's windows without consuming a
+    # record (a drain, a reclassification): an owner's fence sees those writes too.
+    epoch: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
+    )
     updated_at: datetime | None = Field(
         default=None,
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -17,7 +17,16 @@ from stream_health.db.listing import save_listing
 from stream_health.db.windows import condition_counts, load_windows
 from stream_health.domain.stream import Rules
 from stream_health_worker import ingest as ingest_module
-from stream_health_worker.ingest import WorkerContext, apply_batch, flush_listing
+from stream_health_worker.ingest import (
+    FencedError,
+    WorkerContext,
+    apply_batch,
+    commit_batch,
+    drain_due,
+    flush_listing,
+    prepare_batch,
+    reconfigure_pending,
+)
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
 from tests.conftest import fresh_database
@@ -27,7 +36,7 @@ from tests.records import Record
 NOW_MS = time.time_ns() // 1_000_000
 
 
-def _events(topic: str, partition: int, offsets: range) -> list[Record]:
+def _events(topic: str, partition: int, offsets: range, *, base_ms: int = NOW_MS) -> list[Record]:
     records = []
     for offset in offsets:
         uid = f"{topic}-{partition}-{offset % 7}"
@@ -36,7 +45,7 @@ def _events(topic: str, partition: int, offsets: range) -> list[Record]:
             "server": "ms1",
             "pid": partition,
             "seq": offset,
-            "timestamp": (NOW_MS - 60_000 + offset) / 1000,
+            "timestamp": (base_ms - 60_000 + offset) / 1000,
             "data": {"uid": uid},
         }
         records.append(Record(topic, partition, offset, uid.encode(), orjson.dumps(body)))
@@ -369,3 +378,69 @@ async def test_a_flush_commits_nothing_if_another_owner_advanced_the_partition_m
     assert after["rows"] == listed_rows(after["windows"], zombie.owner.rules, NOW_MS)
     assert after["rows"][(f"{stream}-0-0", "problematic")] == 5
     assert after["flagged"] == set()
+
+
+async def test_a_batch_is_fenced_by_a_drain_another_owner_committed_after_it_read_the_windows(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # A drain consumes no records, so it moves no offset: the partition's fence must still
+    # notice it, or a batch prepared on the windows as they were overwrites the drain (and
+    # its stream's next change reuses the drain's seq).
+    topics = _unique_topics()
+    zombie, owner = await _two_owners(sessions, topics)
+    stream = topics.media_events
+    await apply_batch(sessions, ctx=zombie, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
+    later_ms = NOW_MS + 86_400_000  # every window has drained by then
+    records = _events(stream, 0, range(7, 14), base_ms=later_ms)
+    prepared = await prepare_batch(sessions, ctx=owner, records=records, now_ms=later_ms)
+    drained = await drain_due(sessions, ctx=zombie, now_ms=later_ms)
+    with pytest.raises(FencedError):
+        await commit_batch(sessions, ctx=owner, prepared=prepared)
+    ingest_module.forget_partitions(owner.owner, [0])
+    await apply_batch(sessions, ctx=owner, records=records, now_ms=later_ms)
+    async with sessions() as session:
+        conn = await driver_connection(session)
+        uids = [f"{stream}-0-{i}" for i in range(7)]
+        stored = await load_windows(conn, uids=uids)
+    changes = await _changes(sessions, topics.changes)
+
+    assert drained is not None
+    assert len(drained.changes) == 7  # each left incorrect
+    # Entered at NOW_MS, left by the drain, entered again by the later reconnection.
+    assert changes == {uid: [1, 2, 3] for uid in uids}
+    assert {uid: (w.seq, w.conditions) for uid, w in stored.items()} == {
+        uid: (3, frozenset({"incorrect"})) for uid in uids
+    }
+
+
+async def test_drains_and_reclassifications_move_the_epoch_and_no_offset(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    topics = _unique_topics()
+    ctx = _context(topics, f"g-{uuid.uuid4().hex}")
+    await _assigned(sessions, ctx)  # partitions judged by no conditions yet: to reclassify
+    stream = topics.media_events
+
+    async def positions() -> dict[tuple[str, int], repository.Position]:
+        async with sessions() as session:
+            return await repository.load_positions(
+                session, consumer_group=ctx.consumer_group, topics=topics.owned_by_stream
+            )
+
+    while ctx.owner.reconfigure:
+        await reconfigure_pending(sessions, ctx=ctx, now_ms=NOW_MS)
+    reclassified = await positions()
+    await apply_batch(sessions, ctx=ctx, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
+    consumed = await positions()
+    drained = await drain_due(sessions, ctx=ctx, now_ms=NOW_MS + 86_400_000)
+    after = await positions()
+    await _changes(sessions, topics.changes)
+
+    keys = [(t, p) for t in sorted(topics.owned_by_stream) for p in (0, 1)]
+    assert [reclassified[k] for k in keys] == [(0, 1)] * 4
+    assert consumed[(stream, 0)] == (7, 1)  # a batch moves the offset only
+    assert drained is not None
+    assert after[(stream, 0)] == (7, 2)
+    assert after[(topics.signals, 0)] == (0, 2)  # its co-partitioned rows too
+    assert after[(stream, 1)] == (0, 1)  # nothing drained there
+    assert ctx.owner.positions(keys) == {k: after[k] for k in keys}

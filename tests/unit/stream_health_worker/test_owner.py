@@ -1,5 +1,6 @@
 from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
+from stream_health.db.repository import Position
 from stream_health.domain import window
 from stream_health.domain.stream import Rules, StreamWindow
 from stream_health_worker.owner import STALE_FLOOR, WindowOwner
@@ -52,14 +53,21 @@ def test_a_failed_flush_gives_its_windows_back_and_looks_in_postgresql_again() -
     assert owner.list_partitions == set()
 
 
-def test_a_flush_commits_only_while_nobody_else_advanced_its_partitions() -> None:
+def test_a_flush_commits_only_while_nobody_else_wrote_its_partitions() -> None:
     owner = _owner(0, 1)
-    ours = {(TOPICS.media_events, 0): 10, (TOPICS.signals, 0): 3, (TOPICS.media_events, 1): 7}
+    ours = {
+        (TOPICS.media_events, 0): Position(10, 2),
+        (TOPICS.signals, 0): Position(3, 2),
+        (TOPICS.media_events, 1): Position(7, 0),
+    }
     owner.advanced(ours)
 
     assert owner.owns_as_stored(ours, {0, 1})
-    assert owner.owns_as_stored({**ours, (TOPICS.media_events, 1): 9}, {0})  # 1 not flushed
-    assert not owner.owns_as_stored({**ours, (TOPICS.signals, 0): 4}, {0})
+    moved_1 = {**ours, (TOPICS.media_events, 1): Position(9, 0)}
+    assert owner.owns_as_stored(moved_1, {0})  # 1 not flushed
+    assert not owner.owns_as_stored({**ours, (TOPICS.signals, 0): Position(4, 2)}, {0})
+    # Another owner's drain: no offset moved, the epoch did.
+    assert not owner.owns_as_stored({**ours, (TOPICS.signals, 0): Position(3, 3)}, {0})
     owner.revoked([1])
     assert not owner.owns_as_stored(ours, {1})
 

@@ -6,6 +6,7 @@ import pytest
 
 from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
+from stream_health.db.repository import Position
 from stream_health.domain.stream import Rules
 from stream_health_worker import runtime as runtime_module
 from stream_health_worker.gate import CommitGate
@@ -228,7 +229,9 @@ class _Pipeline:
         self.log.append(f"prepare {first}")
         # As prepare_batch does: the owner now has a position for the batch's partitions.
         owned = ctx.topics.owned_by_stream
-        ctx.owner.advanced({(t, r.partition): r.offset + 1 for r in records for t in owned})
+        ctx.owner.advanced(
+            {(t, r.partition): Position(r.offset + 1, 0) for r in records for t in owned}
+        )
         self.release[first] = asyncio.Event()
         return first
 
