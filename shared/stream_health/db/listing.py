@@ -24,8 +24,8 @@ class StreamListRow(SQLModel, table=True):
 
     __tablename__ = "stream_list"
 
-    condition: str = Field(sa_column=Column(Text, primary_key=True))
-    uid: str = Field(sa_column=Column(Text, primary_key=True))
+    condition: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
+    uid: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
     reconnect_attempt: int | None = Field(default=None, sa_column=Column(BigInteger))
     reconnect_total: int | None = Field(default=None, sa_column=Column(BigInteger))
     reconnect_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
@@ -37,8 +37,8 @@ class StreamListFactsRow(SQLModel, table=True):
 
     __tablename__ = "stream_list_facts"
 
-    condition: str = Field(sa_column=Column(Text, primary_key=True))
-    uid: str = Field(sa_column=Column(Text, primary_key=True))
+    condition: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
+    uid: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
     stream_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     camera_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     bitrate: int | None = Field(default=None, sa_column=Column(BigInteger))
@@ -86,7 +86,8 @@ _FACTS = {
 CHANGED_CHANNEL = "stream_health_list"
 HOT_COLUMNS = frozenset(_HOT)  # the others are stream_list_facts columns
 _FLUSH_TABLE = (
-    "CREATE TEMP TABLE IF NOT EXISTS stream_list_flush (uid text, condition text, "
+    'CREATE TEMP TABLE IF NOT EXISTS stream_list_flush (uid text COLLATE "C", '
+    'condition text COLLATE "C", '
     "disconnections int, reconnect_attempt bigint, reconnect_total bigint, reconnect_ms bigint, "
     "facts bool) ON COMMIT DELETE ROWS"
 )

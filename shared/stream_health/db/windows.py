@@ -24,7 +24,7 @@ class StreamWindowRow(SQLModel, table=True):
 
     __tablename__ = "stream_windows"
 
-    uid: str = Field(sa_column=Column(Text, primary_key=True))
+    uid: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
     partition: int = Field(sa_column=Column(Integer, nullable=False))
     stamps: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     conditions: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))

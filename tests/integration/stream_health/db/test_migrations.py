@@ -95,3 +95,46 @@ async def test_upgrading_to_list_flushes_counts_the_list_rows(
     assert counts == listed
     assert dirty == 0  # rows written before the upgrade are current
     assert counts["problematic"] >= 1
+
+
+async def test_the_list_and_window_keys_compare_bytewise(migrated_database_url: str) -> None:
+    # Migration 0012: every index over these keys compares them with memcmp, not strcoll.
+    engine = make_engine(migrated_database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.execute(
+                text(
+                    "SELECT c.relname, a.attname, co.collname FROM pg_attribute a "
+                    "JOIN pg_class c ON c.oid = a.attrelid "
+                    "JOIN pg_collation co ON co.oid = a.attcollation "
+                    "WHERE c.relname IN ('stream_list', 'stream_list_facts', 'stream_windows') "
+                    "AND a.attname IN ('uid', 'condition')"
+                )
+            )
+            collations = {(table, column): name for table, column, name in found.all()}
+            # An index rebuilt on a key takes its collation: the pkey of each table, here.
+            indexed = await connection.execute(
+                text(
+                    "SELECT i.indexrelid::regclass::text, co.collname FROM pg_index i "
+                    "JOIN pg_class c ON c.oid = i.indrelid "
+                    "JOIN pg_collation co ON co.oid = ANY(i.indcollation::oid[]) "
+                    "WHERE c.relname IN ('stream_list', 'stream_list_facts', 'stream_windows') "
+                    "AND i.indisprimary"
+                )
+            )
+            keys = set(indexed.all())
+    finally:
+        await engine.dispose()
+
+    assert collations == {
+        ("stream_list", "condition"): "C",
+        ("stream_list", "uid"): "C",
+        ("stream_list_facts", "condition"): "C",
+        ("stream_list_facts", "uid"): "C",
+        ("stream_windows", "uid"): "C",
+    }
+    assert keys == {
+        ("stream_list_pkey", "C"),
+        ("stream_list_facts_pkey", "C"),
+        ("stream_windows_pkey", "C"),
+    }
