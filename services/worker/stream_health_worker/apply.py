@@ -48,7 +48,9 @@ class Work:
         self.refresh: set[str] = set()
         self.dirty: dict[int, set[str]] = {}
         self.outgoing: list[Outgoing] = []
-        self.servers: dict[str, ServerSeen] = {}
+        # Per server: its latest event (time, kind) and its latest statistics (time, data).
+        self._latest: dict[str, tuple[int, EventKind]] = {}
+        self._stats: dict[str, tuple[int, dict[str, Any]]] = {}
         self.changes: list[StateChange] = []
         self.dead_letters: Counter[str] = Counter()
         self.unknown: Counter[str] = Counter()
@@ -98,11 +100,11 @@ class Work:
             self.skewed += 1
             # Only counting is clamped: the newest-wins order of state, presence and counters
             # keeps the event's own time, so a retried old event can never overtake a newer one.
-            self._seen(event._replace(at_ms=at_ms))
+            self._seen(event, at_ms)
             if event.kind is _RECONNECT:
                 event = event._replace(at_ms=at_ms)
         else:
-            self._seen(event)
+            self._seen(event, at_ms)
         uid = event.uid
         if uid is not None:
             partition = record.partition
@@ -216,8 +218,21 @@ class Work:
         self.wanted.setdefault(partition, set()).add(uid)
         self.ops.append((partition, uid, op))
 
-    def _seen(self, event: MediaEvent) -> None:
-        latest = self.servers.get(event.server)
-        if latest is None or event.at_ms >= latest.at_ms:
-            extra = event.extra if event.kind is _PULSE else None
-            self.servers[event.server] = ServerSeen(event.at_ms, _NAMES[event.kind], extra)
+    def _seen(self, event: MediaEvent, at_ms: int) -> None:
+        server, kind = event.server, event.kind
+        latest = self._latest.get(server)
+        if latest is None or at_ms >= latest[0]:
+            self._latest[server] = (at_ms, kind)
+        if kind is _PULSE and event.extra is not None:
+            stats = self._stats.get(server)
+            if stats is None or at_ms >= stats[0]:
+                self._stats[server] = (at_ms, event.extra)
+
+    @property
+    def servers(self) -> dict[str, ServerSeen]:
+        """Per server the batch heard from: its latest event and its latest statistics."""
+        seen = {}
+        for server, (at_ms, kind) in self._latest.items():
+            extra_ms, extra = self._stats.get(server, (None, None))
+            seen[server] = ServerSeen(at_ms, _NAMES[kind], extra, extra_ms)
+        return seen

@@ -11,28 +11,45 @@ import orjson
 
 @dataclass(slots=True)
 class ServerSeen:
-    """A server's latest event in a batch."""
+    """A server's latest event in a batch, and its latest statistics: those of its newest
+    pulse that carried any (a later event of another kind carries none)."""
 
     at_ms: int
     event_type: str
     extra: dict[str, Any] | None = None
+    extra_ms: int | None = None  # when the pulse carrying `extra` was sent
+
+
+# Each newest-wins on its own time (the SET reads the row as it was): batches of different
+# partitions commit in any order, so a batch's pulse may be older than the stored one even
+# when its latest event is newer. A repeat writes what is stored.
+_NEWER_EXTRA = "EXCLUDED.extra_ms >= coalesce(a.extra_ms, EXCLUDED.extra_ms)"
+_NEWER_EVENT = "EXCLUDED.last_event_ms >= a.last_event_ms"
+_RECORD = f"""
+INSERT INTO server_activity AS a (domain, last_event_ms, last_event_type, extra, extra_ms)
+SELECT d, t, e, x::json, xt
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) AS u(d, t, e, x, xt)
+ON CONFLICT (domain) DO UPDATE SET
+    last_event_ms = CASE WHEN {_NEWER_EVENT} THEN EXCLUDED.last_event_ms ELSE a.last_event_ms END,
+    last_event_type = CASE WHEN {_NEWER_EVENT} THEN EXCLUDED.last_event_type
+        ELSE a.last_event_type END,
+    extra = CASE WHEN {_NEWER_EXTRA} THEN EXCLUDED.extra ELSE a.extra END,
+    extra_ms = CASE WHEN {_NEWER_EXTRA} THEN EXCLUDED.extra_ms ELSE a.extra_ms END
+WHERE {_NEWER_EVENT} OR {_NEWER_EXTRA}
+"""  # noqa: S608 (built from the constants above only)
 
 
 async def record_activity(conn: Any, *, seen: Mapping[str, ServerSeen]) -> None:
-    """Keep, per server domain, the latest event time (later wins; repeats change nothing)."""
+    """Keep, per server domain, the latest event (time and type) and the latest statistics."""
     if not seen:
         return
     domains = sorted(seen)
+    rows = [seen[d] for d in domains]
     await conn.execute(
-        "INSERT INTO server_activity (domain, last_event_ms, last_event_type, extra) "
-        "SELECT d, t, e, x::json "
-        "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS u(d, t, e, x) "
-        "ON CONFLICT (domain) DO UPDATE SET last_event_ms = EXCLUDED.last_event_ms, "
-        "last_event_type = EXCLUDED.last_event_type, "
-        "extra = COALESCE(EXCLUDED.extra, server_activity.extra) "
-        "WHERE EXCLUDED.last_event_ms >= server_activity.last_event_ms",
+        _RECORD,
         domains,
-        [seen[d].at_ms for d in domains],
-        [seen[d].event_type for d in domains],
-        [None if seen[d].extra is None else orjson.dumps(seen[d].extra).decode() for d in domains],
+        [r.at_ms for r in rows],
+        [r.event_type for r in rows],
+        [None if r.extra is None else orjson.dumps(r.extra).decode() for r in rows],
+        [r.extra_ms for r in rows],
     )

@@ -140,3 +140,28 @@ async def test_a_disabled_report_enters_disabled_and_marks_the_server_seen() -> 
     change = orjson.loads(work.outgoing[0].value)
     assert (change["conditions"], change["cause"]) == (["disabled"], "stream_state")
     assert work.servers["ms1"].at_ms == NOW_MS - 1_000
+
+
+async def test_a_later_event_of_the_server_keeps_the_statistics_of_its_pulse() -> None:
+    # The server's latest event is what `is_actual` reads; its statistics (the api's
+    # `server.extra`) are those of its latest pulse, whatever came after it in the batch.
+    work = _work()
+    stats = {"cpu": 12.5, "streams": 40}
+    pulse = {"event": "service:pulse", "server": "MS1", "pid": 1, "seq": 1, "data": stats}
+    older = {**pulse, "seq": 0, "data": {"cpu": 99.0}}
+    records = [
+        Record(
+            TOPICS.media_events,
+            3,
+            offset,
+            None,
+            orjson.dumps({**body, "timestamp": (NOW_MS - 3_000 + offset) / 1000}),
+        )
+        for offset, body in enumerate((older, pulse))
+    ]
+
+    await _run(work, *records, _event("stream:reconnect", "u1", 5, NOW_MS - 500, offset=2))
+
+    seen = work.servers["ms1"]
+    assert (seen.at_ms, seen.event_type) == (NOW_MS - 500, "stream:reconnect")
+    assert seen.extra == stats
