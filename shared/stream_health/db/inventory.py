@@ -50,7 +50,7 @@ class InventoryStream(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("uuid", name="uq_inventory_streams_uuid"),)
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    uuid: str = Field(sa_column=Column(Text, nullable=False))
+    uuid: str = Field(sa_column=Column(Text(collation="C"), nullable=False))
     camera_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
     server_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
     is_enabled: bool = Field(sa_column=Column(Boolean, nullable=False))

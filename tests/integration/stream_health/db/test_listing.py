@@ -296,7 +296,8 @@ async def test_the_apis_reads_plan_a_page_in_one_process(listing_url: str) -> No
 @asynccontextmanager
 async def _on_a_larger_list(url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection of the api's read pool, in a transaction (rolled back after: the module's
-    other tests see the rows of LISTED only) where 100k more streams are listed."""
+    other tests see the rows of LISTED only) where 100k more streams are listed (and known
+    to inventory)."""
     pool = await make_read_pool(url, size=1)
     try:
         async with pool.acquire() as connection:
@@ -336,7 +337,15 @@ async def _fill(connection: asyncpg.Connection, rows: int) -> None:
         CONDITION,
         rows,
     )
-    await connection.execute("ANALYZE stream_windows, stream_list, stream_list_facts")
+    await connection.execute(
+        "INSERT INTO inventory_streams (id, uuid, is_enabled, updated_at, doc) "
+        "SELECT 900000000 + n, 'filler-' || n, true, now(), '{}' "
+        "FROM generate_series(1, $1::int) AS n",
+        rows,
+    )
+    await connection.execute(
+        "ANALYZE stream_windows, stream_list, stream_list_facts, inventory_streams"
+    )
 
 
 def _node_types(plan: dict[str, Any]) -> set[str]:
@@ -373,8 +382,11 @@ async def test_a_pages_generic_plan_reads_the_page_not_the_list(
     plan = orjson.loads(explained)[0]["Plan"]
 
     assert len(listed.rows) == query.limit
-    assert not {"stream_list", "stream_list_facts", "stream_windows"} & _read_whole(plan)
+    tables = {"stream_list", "stream_list_facts", "stream_windows", "inventory_streams"}
+    assert not tables & _read_whole(plan)
     assert _index_entries_read(plan, "stream_windows_pkey") == query.limit  # the page's rows
+    # Inventory by the page's uids: the uuid index compares in the list keys' collation.
+    assert "uq_inventory_streams_uuid" in _scans(plan)
     if not filters:  # the page's entries of the sort index, and no more
         assert _index_entries_read(plan, index) == query.limit
     else:
