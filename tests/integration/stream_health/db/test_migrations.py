@@ -138,3 +138,38 @@ async def test_the_list_and_window_keys_compare_bytewise(migrated_database_url: 
         ("stream_list_facts_pkey", "C"),
         ("stream_windows_pkey", "C"),
     }
+
+
+async def test_an_upgrade_through_the_collation_changes_leaves_the_keys_analyzed(
+    migrated_database_url: str,
+) -> None:
+    # A collation change drops the column's statistics; without them the api's generic plans
+    # of unfiltered pages sort a whole condition instead of walking its index.
+    await asyncio.to_thread(command.downgrade, alembic_config(migrated_database_url), "0011")
+    engine = make_engine(migrated_database_url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO stream_list (condition, uid, disconnections) "
+                    "SELECT CASE WHEN n % 3 = 0 THEN 'problematic' ELSE 'incorrect' END, "
+                    "'stat-' || n, 1 FROM generate_series(1, 300) AS n"
+                )
+            )
+            await connection.execute(text("ANALYZE stream_list"))
+        await upgrade_async(migrated_database_url)
+        async with engine.connect() as connection:
+            analyzed = await connection.execute(
+                text(
+                    "SELECT attname FROM pg_stats "
+                    "WHERE tablename = 'stream_list' AND attname IN ('condition', 'uid')"
+                )
+            )
+            columns = set(analyzed.scalars())
+        async with engine.begin() as connection:  # leave the session database as it was
+            await connection.execute(text("DELETE FROM stream_list WHERE uid LIKE 'stat-%'"))
+            await connection.execute(text("ANALYZE stream_list"))
+    finally:
+        await engine.dispose()
+
+    assert columns == {"condition", "uid"}
