@@ -7,21 +7,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from stream_health.db.activity import ServerSeen, record_activity
+from stream_health.db.engine import plain_dsn
 
 
 @pytest.fixture
 async def conn(migrated_database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    url = make_url(migrated_database_url)
-    connection = await asyncpg.connect(
-        user=url.username,
-        password=url.password,
-        host=url.host,
-        port=url.port,
-        database=url.database,
-    )
+    connection = await asyncpg.connect(plain_dsn(migrated_database_url))
     yield connection
     await connection.close()
 
