@@ -64,14 +64,9 @@ async def advance_epochs(
 
 async def load_offsets(
     session: AsyncSession, *, consumer_group: str, topics: Iterable[str]
-) -> dict[tuple[str, int], int]:
+) -> dict[Key, int]:
     """The stored next offset of every partition of `topics` for the group."""
-    rows = await session.execute(
-        select(_OFFSETS.topic, _OFFSETS.partition, _OFFSETS.next_offset).where(
-            _OFFSETS.consumer_group == consumer_group, _OFFSETS.topic.in_(list(topics))
-        )
-    )
-    return {(topic, partition): offset for topic, partition, offset in rows.all()}
+    return offsets_of(await load_positions(session, consumer_group=consumer_group, topics=topics))
 
 
 async def save_offsets(
