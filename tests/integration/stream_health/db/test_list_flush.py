@@ -98,3 +98,34 @@ async def test_the_facts_rows_copy_the_stream_list_values_through_every_kind_of_
     assert third[("c", "*")][:2] == (8, 80)
     assert ("b", "problematic") not in third
     assert third[("b", "*")][3] == 4
+
+
+async def _updates(conn: asyncpg.Connection, *streams: ListedStream) -> tuple[int, int]:
+    """Flush `streams`; how many stream_list_facts rows it updated, and how many of those HOT
+    (a new version on the row's own page, no index entry)."""
+    # This backend's counts not yet reported, earlier transactions' included: the difference
+    # across the flush (a transaction reports nothing before it ends).
+    counts = (
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+        "WHERE relname = 'stream_list_facts'"
+    )
+    async with conn.transaction():
+        before = await conn.fetchrow(counts)
+        await save_listing(conn, streams=streams)
+        after = await conn.fetchrow(counts)
+    assert before is not None and after is not None
+    return after[0] - before[0], after[1] - before[1]
+
+
+async def test_a_flush_that_moves_every_rows_counts_updates_the_facts_rows_in_place(
+    conn: asyncpg.Connection,
+) -> None:
+    # Enough rows for a few hundred full pages, each with room for its rows' next versions.
+    uids = [f"{n:032x}" for n in range(4_000)]
+    await _flush(conn, *(_stream(uid, ("*", "incorrect"), (1, 1), 1) for uid in uids))
+    for attempt in (2, 3):  # every count moves, twice: the second prunes the first's versions
+        moved = [_stream(uid, ("*", "incorrect"), (attempt, attempt), attempt) for uid in uids]
+        updated, hot = await _updates(conn, *moved)
+        assert updated == 2 * len(uids)
+        assert hot >= 0.95 * updated, (hot, updated)
+    assert (await _copies_match(conn))[(uids[0], "*")] == (3, 30, 1_700_000_000_003, 3)
