@@ -130,7 +130,8 @@ class ProgressProbe:
         return {(r["topic"], int(r["partition"])): int(r["next_offset"]) for r in rows}
 
     async def footprint(self) -> dict[str, int]:
-        """Exact rows per table of the public schema, and the database's size in bytes."""
+        """Exact rows per table of the public schema, the database's size in bytes, and the rows
+        updated per table (with how many of them HOT)."""
         tables = await self._db.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         )
@@ -142,6 +143,14 @@ class ProgressProbe:
         for row in tables:
             name = str(row["tablename"])
             sizes[f"rows.{name}"] = int(await self._db.fetchval(f'SELECT count(*) FROM "{name}"'))
+        # Rows updated, and of those HOT (no index entry), as reported by the sessions so far
+        # (a session reports when it ends, or idle at most every 10 s): read once the worker
+        # has stopped, every update of its run.
+        for row in await self._db.fetch(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0"
+        ):
+            sizes[f"updated.{row['relname']}"] = int(row["n_tup_upd"])
+            sizes[f"hot_updated.{row['relname']}"] = int(row["n_tup_hot_upd"])
         return sizes
 
 

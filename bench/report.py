@@ -248,10 +248,19 @@ def _notes(doc: dict[str, Any], repeats: list[Repeat]) -> list[str]:
         rows = ", ".join(
             f"{k.removeprefix('rows.')} {v:,}"
             for k, v in footprint.items()
-            if k != "database_bytes"
+            if k.startswith("rows.")
         )
         size = footprint.get("database_bytes", 0) / 2**20
         notes.append(f"- database after the last repeat: {size:.0f} MiB; rows: {rows}")
+        updated = {
+            k.removeprefix("updated."): v for k, v in footprint.items() if k.startswith("updated.")
+        }
+        if updated:
+            shares = ", ".join(
+                f"{table} {n:,} ({footprint.get(f'hot_updated.{table}', 0) / n:.0%} HOT)"
+                for table, n in sorted(updated.items(), key=lambda kv: -kv[1])
+            )
+            notes.append(f"- rows updated in the last repeat (HOT: no index entry): {shares}")
     if repeats and repeats[-1].statements:
         last = repeats[-1]
         notes.append(

@@ -1,4 +1,4 @@
-"""The worker benchmark's summary of where CPU went."""
+"""The worker benchmark's summary of where CPU went, and of its database."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from bench.kafka_io import Rate
 from bench.measure import WorkerRun
-from bench.report import Repeat, cpu_cores, markdown_cpu
+from bench.report import Repeat, _notes, cpu_cores, markdown_cpu
 
 
 def _repeat(index: int, seconds: float, cpu_s: dict[str, float]) -> Repeat:
@@ -44,3 +44,26 @@ def test_the_line_lists_the_busiest_account_first_and_skips_runs_without_account
     assert "worker 0.90, postgres 0.40, kafka 0.10;" in line
     assert "machine busy 1.50 of" in line
     assert markdown_cpu([_repeat(0, 10.0, {})]) == []
+
+
+def test_the_notes_list_the_rows_then_the_updates_busiest_table_first_with_their_hot_share() -> (
+    None
+):
+    repeat = _repeat(0, 10.0, {})
+    repeat.footprint = {
+        "database_bytes": 3 * 2**20,
+        "rows.outbox": 0,
+        "rows.stream_windows": 100,
+        "updated.stream_list": 50,
+        "hot_updated.stream_list": 0,
+        "updated.stream_windows": 400,
+        "hot_updated.stream_windows": 100,
+    }
+
+    notes = _notes({}, [repeat])
+
+    assert notes[0] == "- database after the last repeat: 3 MiB; rows: outbox 0, stream_windows 100"
+    assert notes[1] == (
+        "- rows updated in the last repeat (HOT: no index entry): "
+        "stream_windows 400 (25% HOT), stream_list 50 (0% HOT)"
+    )
