@@ -40,8 +40,8 @@ class Timer:
 class CompiledRules:
     """A `Rules` read once, for the domain's steps that run for most events."""
 
-    def __init__(self, rules: Any) -> None: ...
-    def reconnect_quietly(
+    def __init__(self, rules: Any, change: Callable[..., Any], cause: object) -> None: ...
+    def reconnect(
         self,
         window: Any,
         at_ms: int,
@@ -49,9 +49,11 @@ class CompiledRules:
         now_ms: int,
         attempt: int | None,
         total: int | None,
-    ) -> bool | None:
-        """A reconnection that changes no condition (with its counters, None: none): True for
-        a repeat, False when applied; None (window untouched) for the domain."""
+    ) -> Any:
+        """A reconnection (with its counters, None: none) when nothing drains before it: True
+        for a repeat, False when applied and nothing changed, the `StateChange` (made by
+        `change`, with `cause`) when it entered conditions; None (window untouched) for the
+        domain."""
 
     def next_wake_ms(self, window: Any, after_ms: int) -> int | None:
         """`classify.next_wake_ms(window, rules, after_ms=after_ms)`."""

@@ -130,18 +130,21 @@ class Work:
         """Load the windows, run every op through the domain, collect changes."""
         await self.owner.load(conn, self.wanted)
         facts = await load_facts(conn, uuids=self.refresh) if self.refresh else {}
-        quiet, now_ms = self.owner.compiled.reconnect_quietly, self.now_ms
+        reconnect, now_ms = self.owner.compiled.reconnect, self.now_ms
         for partition, uid, op in self.ops:
             window = self.owner.window(partition, uid)
             if type(op) is MediaEvent and op.kind is _RECONNECT:
-                # Most reconnections change no condition: the compiled path stores those
-                # (None: this one drains or changes something, and the domain applies it).
-                repeat = quiet(window, op.at_ms, op.event_id, now_ms, op.attempt, op.total)
-                if repeat is not None:
-                    if repeat:
+                # The compiled path applies a reconnection nothing drains before: True for a
+                # repeat, False when nothing changed, else the change it made (None: the
+                # domain applies it).
+                applied = reconnect(window, op.at_ms, op.event_id, now_ms, op.attempt, op.total)
+                if applied is not None:
+                    if applied is True:
                         self.duplicates += 1
-                    else:
-                        self.dirty.setdefault(partition, set()).add(uid)
+                        continue
+                    self.dirty.setdefault(partition, set()).add(uid)
+                    if applied is not False:
+                        self._emit([applied])
                     continue
             outcome = self._dispatch(window, op, facts)
             if outcome.duplicate:

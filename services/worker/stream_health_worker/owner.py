@@ -24,7 +24,7 @@ from stream_health.db.windows import (
     pending_drains,
 )
 from stream_health.domain.conditions import conditions_to_data
-from stream_health.domain.stream import UNKNOWN, Rules, StreamWindow
+from stream_health.domain.stream import UNKNOWN, Cause, Rules, StateChange, StreamWindow
 from stream_health_core import CompiledRules, Timer
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ class WindowOwner:
     def __init__(self, *, rules: Rules, owned_topics: Collection[str]) -> None:
         self.rules = rules
         # The rules read once for the compiled domain steps (shared/native/src/rules.rs): the
-        # reconnections that change no condition (apply.Work), the windows' next wake-ups.
-        self.compiled = CompiledRules(rules)
+        # reconnections nothing drains before (apply.Work), the windows' next wake-ups.
+        self.compiled = CompiledRules(rules, StateChange, Cause.RECONNECT)
         self._owned_topics = frozenset(owned_topics)
         self._cache: dict[int, dict[str, StreamWindow]] = {}
         self._positions: dict[Key, Position] = {}

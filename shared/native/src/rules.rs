@@ -1,11 +1,12 @@
 //! The domain's per-window steps that run for most events, on the rules read once.
 //!
-//! `CompiledRules.reconnect_quietly` does what `transitions.on_counters` then
-//! `transitions.on_reconnect` do to a `StreamWindow` in the common case where nothing drains
-//! before the event and the event enters or leaves no condition: it stores the reconnection
-//! (or recognises a repeat) and the counters, and says whether it was a repeat. In every other
-//! case it changes nothing and returns None, and the Python domain applies the event and
-//! builds the changes. `CompiledRules.next_wake_ms` is `classify.next_wake_ms`. The Python
+//! `CompiledRules.reconnect` does what `transitions.on_counters` then
+//! `transitions.on_reconnect` do to a `StreamWindow` in the common cases, where nothing drains
+//! before the event: it stores the reconnection (or recognises a repeat) and the counters,
+//! says whether it was a repeat, and when the event enters conditions judges the stream again
+//! and returns the `StateChange` the domain would. In every other case (a drain first, a held
+//! condition no longer configured) it changes nothing and returns None, and the Python domain
+//! applies the event. `CompiledRules.next_wake_ms` is `classify.next_wake_ms`. The Python
 //! functions are the reference model: the property tests replay the domain's scripts
 //! through both.
 
@@ -13,7 +14,7 @@ use std::cmp::Ordering;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFrozenSet, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFrozenSet, PyList, PyString, PyTuple};
 
 const ENTRY: usize = 16;
 const STAMP: usize = 8;
@@ -43,9 +44,13 @@ struct Judge {
     threshold: Option<Threshold>,
 }
 
-/// The rules a `Rules` object holds, read once, per kind of camera (normal, increased).
+/// The rules a `Rules` object holds, read once, per kind of camera (normal, increased); and
+/// what a state change is made of (its class, the cause of a reconnection's).
 #[pyclass(module = "stream_health_core")]
 pub struct CompiledRules {
+    rules: Py<PyAny>,
+    change: Py<PyAny>,
+    cause: Py<PyAny>,
     capacity: usize,
     judges: [Vec<Judge>; 2],
     effective: [Vec<(Py<PyString>, Threshold)>; 2],
@@ -92,9 +97,14 @@ fn insert(stamps: &[u8], item: &[u8; ENTRY], capacity: usize) -> Option<Vec<u8>>
 
 #[pymethods]
 impl CompiledRules {
-    /// Read from a `stream_health.domain.stream.Rules`.
+    /// Read from a `stream_health.domain.stream.Rules`; `change` makes a `StateChange` (by
+    /// keyword), `cause` is the cause of a reconnection's.
     #[new]
-    fn new(rules: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(
+        rules: &Bound<'_, PyAny>,
+        change: &Bound<'_, PyAny>,
+        cause: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let py = rules.py();
         let mut judges: [Vec<Judge>; 2] = [Vec::new(), Vec::new()];
         let mut effective: [Vec<(Py<PyString>, Threshold)>; 2] = [Vec::new(), Vec::new()];
@@ -127,6 +137,9 @@ impl CompiledRules {
             .collect::<PyResult<_>>()?;
         let longest_ms: (i128, i128) = rules.getattr(intern!(py, "longest_ms"))?.extract()?;
         Ok(Self {
+            rules: rules.clone().unbind(),
+            change: change.clone().unbind(),
+            cause: cause.clone().unbind(),
             capacity: rules.getattr(intern!(py, "capacity"))?.extract()?,
             judges,
             effective,
@@ -136,11 +149,12 @@ impl CompiledRules {
     }
 
     /// Apply a reconnection at `at_ms` (clamped) with its counters (None: none), processed
-    /// at `now_ms`, when it changes no condition: True for a repeat, False otherwise; None
-    /// (the window untouched) when the Python domain must apply it.
+    /// at `now_ms`: True for a repeat; False when applied and no condition changed; the
+    /// `StateChange` when applied and the stream entered conditions (`seq` moved); None (the
+    /// window untouched) when the Python domain must apply it.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (window, at_ms, event_id, now_ms, attempt, total))]
-    fn reconnect_quietly(
+    fn reconnect(
         &self,
         window: &Bound<'_, PyAny>,
         at_ms: i64,
@@ -148,8 +162,9 @@ impl CompiledRules {
         now_ms: i64,
         attempt: Option<i64>,
         total: Option<i64>,
-    ) -> PyResult<Option<bool>> {
+    ) -> PyResult<Option<Py<PyAny>>> {
         let py = window.py();
+        let quiet = |repeat: bool| Some(PyBool::new(py, repeat).to_owned().into_any().unbind());
         let facts = window.getattr(intern!(py, "facts"))?;
         let kind = usize::from(facts.getattr(intern!(py, "increased"))?.extract::<bool>()?);
         let held = window
@@ -192,14 +207,14 @@ impl CompiledRules {
         let deleted_ms: i64 = window.getattr(intern!(py, "deleted_ms"))?.extract()?;
         if !(enabled && at_ms > deleted_ms) {
             store_counters(window)?;
-            return Ok(Some(false));
+            return Ok(quiet(false));
         }
         let mut item = [0u8; ENTRY];
         item[..STAMP].copy_from_slice(&(at_ms as u64).to_be_bytes());
         item[STAMP..].copy_from_slice(&event_id.to_be_bytes());
         let Some(grown) = insert(stamps, &item, self.capacity) else {
             store_counters(window)?;
-            return Ok(Some(true)); // a repeat
+            return Ok(quiet(true)); // a repeat
         };
         let last: Option<i64> = window
             .getattr(intern!(py, "last_reconnect_ms"))?
@@ -214,13 +229,39 @@ impl CompiledRules {
                 break;
             }
         }
-        if can_enter && !self.judged_the_same(window, &facts, &held, &grown, kind, now)? {
-            return Ok(None);
-        }
-        window.setattr(intern!(py, "stamps"), PyBytes::new(py, &grown))?;
+        let judged = if can_enter {
+            // None: a held condition is no longer configured (the domain lists it as left).
+            let Some(judged) = self.judge(window, &facts, &held, &grown, kind, now)? else {
+                return Ok(None);
+            };
+            let same = judged.len() == held.len()
+                && judged
+                    .iter()
+                    .map(|&j| held.contains(&self.judges[kind][j].name))
+                    .collect::<PyResult<Vec<bool>>>()?
+                    .into_iter()
+                    .all(|h| h);
+            (!same).then_some(judged)
+        } else {
+            None
+        };
+        let grown = PyBytes::new(py, &grown);
+        window.setattr(intern!(py, "stamps"), &grown)?;
         window.setattr(intern!(py, "last_reconnect_ms"), newest)?;
         store_counters(window)?;
-        Ok(Some(false))
+        match judged {
+            None => Ok(quiet(false)),
+            Some(judged) => Ok(Some(self.entered(
+                window,
+                &facts,
+                &held,
+                &judged,
+                grown.as_bytes(),
+                kind,
+                now,
+                at_ms,
+            )?)),
+        }
     }
 
     /// When the owner must next look at the window after `after_ms`: a held condition
@@ -294,9 +335,10 @@ impl CompiledRules {
         Ok(earliest)
     }
 
-    /// Whether `classify` at `now` (with the window's stamps as `stamps`) gives the
-    /// conditions the window holds.
-    fn judged_the_same(
+    /// The judges (indices, in configured order) whose conditions `classify` finds held at
+    /// `now` with the window's stamps as `stamps`; None when a held condition is not
+    /// configured (any more).
+    fn judge(
         &self,
         window: &Bound<'_, PyAny>,
         facts: &Bound<'_, PyAny>,
@@ -304,13 +346,20 @@ impl CompiledRules {
         stamps: &[u8],
         kind: usize,
         now: i128,
-    ) -> PyResult<bool> {
+    ) -> PyResult<Option<Vec<usize>>> {
         let py = window.py();
+        let mut configured = 0;
+        for judge in &self.judges[kind] {
+            configured += usize::from(held.contains(&judge.name)?);
+        }
+        if configured != held.len() {
+            return Ok(None);
+        }
         let eligible = window.getattr(intern!(py, "present"))?.extract::<bool>()?
             && facts.getattr(intern!(py, "enabled"))?.extract::<bool>()?
             && facts.getattr(intern!(py, "managed"))?.extract::<bool>()?;
         if !eligible {
-            return Ok(held.is_empty());
+            return Ok(Some(Vec::new()));
         }
         let state = window.getattr(intern!(py, "server_state"))?;
         let state: Option<&str> = if state.is_none() {
@@ -319,13 +368,12 @@ impl CompiledRules {
             Some(state.cast::<PyString>()?.to_str()?)
         };
         let size = stamps.len() / ENTRY;
-        let mut judged = 0;
-        for judge in &self.judges[kind] {
-            let was_held = held.contains(&judge.name)?;
+        let mut judged = Vec::new();
+        for (index, judge) in self.judges[kind].iter().enumerate() {
             let holds = match judge.threshold {
                 None => state.is_some() && state == judge.state.as_deref(),
                 Some(threshold) => {
-                    let needed = if was_held {
+                    let needed = if held.contains(&judge.name)? {
                         threshold.clear_below
                     } else {
                         threshold.reconnects
@@ -333,11 +381,69 @@ impl CompiledRules {
                     size >= needed && stamp_ms(stamps, needed - 1) > now - threshold.period_ms
                 }
             };
-            if holds != was_held {
-                return Ok(false);
+            if holds {
+                judged.push(index);
             }
-            judged += usize::from(holds);
         }
-        Ok(judged == held.len()) // no name held that is no longer configured
+        Ok(Some(judged))
+    }
+
+    /// The window judged in `judged` (from `held`) at `now`: its conditions and `seq` moved,
+    /// and the `StateChange` stamped `at_ms`, as `transitions.reclassify` makes it.
+    #[allow(clippy::too_many_arguments)]
+    fn entered(
+        &self,
+        window: &Bound<'_, PyAny>,
+        facts: &Bound<'_, PyAny>,
+        held: &Bound<'_, PyFrozenSet>,
+        judged: &[usize],
+        stamps: &[u8],
+        kind: usize,
+        now: i128,
+        at_ms: i64,
+    ) -> PyResult<Py<PyAny>> {
+        let py = window.py();
+        let judges = &self.judges[kind];
+        let names =
+            |indices: &[usize]| PyTuple::new(py, indices.iter().map(|&j| judges[j].name.bind(py)));
+        let conditions = names(judged)?;
+        let mut entered = Vec::new();
+        for &j in judged {
+            if !held.contains(&judges[j].name)? {
+                entered.push(j);
+            }
+        }
+        let mut left = Vec::new();
+        for (j, judge) in judges.iter().enumerate() {
+            if !judged.contains(&j) && held.contains(&judge.name)? {
+                left.push(j);
+            }
+        }
+        let interned = self.rules.bind(py).call_method1(
+            intern!(py, "interned"),
+            (PyList::new(py, conditions.iter())?,),
+        )?;
+        window.setattr(intern!(py, "conditions"), interned)?;
+        let seq = window.getattr(intern!(py, "seq"))?.extract::<i64>()? + 1;
+        window.setattr(intern!(py, "seq"), seq)?;
+        let reconnects = PyDict::new(py);
+        for (name, threshold) in &self.effective[kind] {
+            let since = now - threshold.period_ms;
+            let counted = (0..stamps.len() / ENTRY)
+                .take_while(|&i| stamp_ms(stamps, i) > since)
+                .count();
+            reconnects.set_item(name.bind(py), counted)?;
+        }
+        let fields = PyDict::new(py);
+        fields.set_item(intern!(py, "uid"), window.getattr(intern!(py, "uid"))?)?;
+        fields.set_item(intern!(py, "seq"), seq)?;
+        fields.set_item(intern!(py, "conditions"), conditions)?;
+        fields.set_item(intern!(py, "entered"), names(&entered)?)?;
+        fields.set_item(intern!(py, "left"), names(&left)?)?;
+        fields.set_item(intern!(py, "reconnects"), reconnects)?;
+        fields.set_item(intern!(py, "cause"), self.cause.bind(py))?;
+        fields.set_item(intern!(py, "at_ms"), at_ms)?;
+        fields.set_item(intern!(py, "facts"), facts)?;
+        Ok(self.change.bind(py).call((), Some(&fields))?.unbind())
     }
 }

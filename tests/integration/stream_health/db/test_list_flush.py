@@ -113,7 +113,8 @@ async def _updates(conn: asyncpg.Connection, *streams: ListedStream) -> tuple[in
         before = await conn.fetchrow(counts)
         await save_listing(conn, streams=streams)
         after = await conn.fetchrow(counts)
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     return after[0] - before[0], after[1] - before[1]
 
 
