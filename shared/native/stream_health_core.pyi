@@ -40,7 +40,7 @@ class Timer:
 class CompiledRules:
     """A `Rules` read once, for the domain's steps that run for most events."""
 
-    def __init__(self, rules: Any, change: Callable[..., Any], cause: object) -> None: ...
+    def __init__(self, rules: Any, change: Callable[..., Any], cause: Any) -> None: ...
     def reconnect(
         self,
         window: Any,
@@ -52,8 +52,22 @@ class CompiledRules:
     ) -> Any:
         """A reconnection (with its counters, None: none) when nothing drains before it: True
         for a repeat, False when applied and nothing changed, the `StateChange` (made by
-        `change`, with `cause`) when it entered conditions; None (window untouched) for the
+        `change`, cause RECONNECT) when it entered conditions; None (window untouched) for the
         domain."""
+
+    def server_state(
+        self,
+        window: Any,
+        at_ms: int,
+        event_id: int,
+        now_ms: int,
+        state: str,
+        attempt: int | None,
+        total: int | None,
+    ) -> Any:
+        """A state report (with its counters) when nothing drains before it: True for a
+        repeat, False when applied (or older than the state held) and nothing changed, the
+        `StateChange` (cause STREAM_STATE) when conditions changed; None for the domain."""
 
     def next_wake_ms(self, window: Any, after_ms: int) -> int | None:
         """`classify.next_wake_ms(window, rules, after_ms=after_ms)`."""

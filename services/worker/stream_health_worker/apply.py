@@ -130,14 +130,20 @@ class Work:
         """Load the windows, run every op through the domain, collect changes."""
         await self.owner.load(conn, self.wanted)
         facts = await load_facts(conn, uuids=self.refresh) if self.refresh else {}
-        reconnect, now_ms = self.owner.compiled.reconnect, self.now_ms
+        compiled, now_ms = self.owner.compiled, self.now_ms
+        reconnect, server_state = compiled.reconnect, compiled.server_state
         for partition, uid, op in self.ops:
             window = self.owner.window(partition, uid)
-            if type(op) is MediaEvent and op.kind is _RECONNECT:
-                # The compiled path applies a reconnection nothing drains before: True for a
-                # repeat, False when nothing changed, else the change it made (None: the
-                # domain applies it).
-                applied = reconnect(window, op.at_ms, op.event_id, now_ms, op.attempt, op.total)
+            if type(op) is MediaEvent and (op.kind is _RECONNECT or op.kind is _STATE):
+                # The compiled path applies a reconnection or a state report nothing drains
+                # before: True for a repeat, False when no condition changed, else the change
+                # it made (None: the domain applies it).
+                if op.kind is _RECONNECT:
+                    applied = reconnect(window, op.at_ms, op.event_id, now_ms, op.attempt, op.total)
+                else:
+                    applied = server_state(
+                        window, op.at_ms, op.event_id, now_ms, op.state or "", op.attempt, op.total
+                    )
                 if applied is not None:
                     if applied is True:
                         self.duplicates += 1

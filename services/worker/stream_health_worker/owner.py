@@ -55,8 +55,9 @@ class WindowOwner:
     def __init__(self, *, rules: Rules, owned_topics: Collection[str]) -> None:
         self.rules = rules
         # The rules read once for the compiled domain steps (shared/native/src/rules.rs): the
-        # reconnections nothing drains before (apply.Work), the windows' next wake-ups.
-        self.compiled = CompiledRules(rules, StateChange, Cause.RECONNECT)
+        # reconnections and state reports nothing drains before (apply.Work), the windows'
+        # next wake-ups.
+        self.compiled = CompiledRules(rules, StateChange, Cause)
         self._owned_topics = frozenset(owned_topics)
         self._cache: dict[int, dict[str, StreamWindow]] = {}
         self._positions: dict[Key, Position] = {}

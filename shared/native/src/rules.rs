@@ -4,7 +4,8 @@
 //! `transitions.on_reconnect` do to a `StreamWindow` in the common cases, where nothing drains
 //! before the event: it stores the reconnection (or recognises a repeat) and the counters,
 //! says whether it was a repeat, and when the event enters conditions judges the stream again
-//! and returns the `StateChange` the domain would. In every other case (a drain first, a held
+//! and returns the `StateChange` the domain would. `CompiledRules.server_state` does the same
+//! for `transitions.on_server_state`. In every other case (a drain first, a held
 //! condition no longer configured) it changes nothing and returns None, and the Python domain
 //! applies the event. `CompiledRules.next_wake_ms` is `classify.next_wake_ms`. The Python
 //! functions are the reference model: the property tests replay the domain's scripts
@@ -50,7 +51,8 @@ struct Judge {
 pub struct CompiledRules {
     rules: Py<PyAny>,
     change: Py<PyAny>,
-    cause: Py<PyAny>,
+    reconnected: Py<PyAny>,
+    stream_state: Py<PyAny>,
     capacity: usize,
     judges: [Vec<Judge>; 2],
     effective: [Vec<(Py<PyString>, Threshold)>; 2],
@@ -98,7 +100,7 @@ fn insert(stamps: &[u8], item: &[u8; ENTRY], capacity: usize) -> Option<Vec<u8>>
 #[pymethods]
 impl CompiledRules {
     /// Read from a `stream_health.domain.stream.Rules`; `change` makes a `StateChange` (by
-    /// keyword), `cause` is the cause of a reconnection's.
+    /// keyword), `cause` is the `Cause` enum (its RECONNECT and STREAM_STATE members).
     #[new]
     fn new(
         rules: &Bound<'_, PyAny>,
@@ -139,7 +141,8 @@ impl CompiledRules {
         Ok(Self {
             rules: rules.clone().unbind(),
             change: change.clone().unbind(),
-            cause: cause.clone().unbind(),
+            reconnected: cause.getattr(intern!(py, "RECONNECT"))?.unbind(),
+            stream_state: cause.getattr(intern!(py, "STREAM_STATE"))?.unbind(),
             capacity: rules.getattr(intern!(py, "capacity"))?.extract()?,
             judges,
             effective,
@@ -164,57 +167,35 @@ impl CompiledRules {
         total: Option<i64>,
     ) -> PyResult<Option<Py<PyAny>>> {
         let py = window.py();
-        let quiet = |repeat: bool| Some(PyBool::new(py, repeat).to_owned().into_any().unbind());
-        let facts = window.getattr(intern!(py, "facts"))?;
-        let kind = usize::from(facts.getattr(intern!(py, "increased"))?.extract::<bool>()?);
-        let held = window
-            .getattr(intern!(py, "conditions"))?
-            .cast_into::<PyFrozenSet>()?;
-        let stamps_object = window
-            .getattr(intern!(py, "stamps"))?
-            .cast_into::<PyBytes>()?;
-        let stamps = stamps_object.as_bytes();
         let (now, at) = (i128::from(now_ms), i128::from(at_ms));
-
-        // A held condition that drains by now changes the stream before the event does.
-        if self
-            .next_drain(&held, stamps, kind)?
-            .is_some_and(|drains| drains <= now)
-        {
+        let Some(Seen {
+            facts,
+            kind,
+            held,
+            stamps,
+        }) = self.undrained(window, now)?
+        else {
             return Ok(None);
-        }
+        };
+        let stamps = stamps.as_bytes();
 
         // The media server's counters: kept when this event is the latest to report them.
         let version = (at << 64) | i128::from(event_id);
-        let counters = match (attempt, total) {
-            (Some(attempt), Some(total)) => {
-                let stored: i128 = window.getattr(intern!(py, "counters_version"))?.extract()?;
-                (version > stored).then_some((attempt, total))
-            }
-            _ => None,
-        };
-        let store_counters = |window: &Bound<'_, PyAny>| -> PyResult<()> {
-            if let Some((attempt, total)) = counters {
-                window.setattr(intern!(py, "reconnect_attempt"), attempt)?;
-                window.setattr(intern!(py, "reconnect_total"), total)?;
-                window.setattr(intern!(py, "counters_version"), version)?;
-            }
-            Ok(())
-        };
+        let counters = Counters::read(window, version, attempt, total)?;
 
         // Ignored while switched off or for what a delete cancelled.
         let enabled: bool = facts.getattr(intern!(py, "enabled"))?.extract()?;
         let deleted_ms: i64 = window.getattr(intern!(py, "deleted_ms"))?.extract()?;
         if !(enabled && at_ms > deleted_ms) {
-            store_counters(window)?;
-            return Ok(quiet(false));
+            counters.store(window)?;
+            return Ok(verdict(py, false));
         }
         let mut item = [0u8; ENTRY];
         item[..STAMP].copy_from_slice(&(at_ms as u64).to_be_bytes());
         item[STAMP..].copy_from_slice(&event_id.to_be_bytes());
         let Some(grown) = insert(stamps, &item, self.capacity) else {
-            store_counters(window)?;
-            return Ok(quiet(true)); // a repeat
+            counters.store(window)?;
+            return Ok(verdict(py, true)); // a repeat
         };
         let last: Option<i64> = window
             .getattr(intern!(py, "last_reconnect_ms"))?
@@ -231,26 +212,25 @@ impl CompiledRules {
         }
         let judged = if can_enter {
             // None: a held condition is no longer configured (the domain lists it as left).
-            let Some(judged) = self.judge(window, &facts, &held, &grown, kind, now)? else {
+            let state = window.getattr(intern!(py, "server_state"))?;
+            let state = if state.is_none() {
+                None
+            } else {
+                Some(state.cast_into::<PyString>()?)
+            };
+            let Some(judged) = self.judge(window, &facts, &held, &grown, kind, now, state)? else {
                 return Ok(None);
             };
-            let same = judged.len() == held.len()
-                && judged
-                    .iter()
-                    .map(|&j| held.contains(&self.judges[kind][j].name))
-                    .collect::<PyResult<Vec<bool>>>()?
-                    .into_iter()
-                    .all(|h| h);
-            (!same).then_some(judged)
+            self.changed(&held, kind, judged)?
         } else {
             None
         };
         let grown = PyBytes::new(py, &grown);
         window.setattr(intern!(py, "stamps"), &grown)?;
         window.setattr(intern!(py, "last_reconnect_ms"), newest)?;
-        store_counters(window)?;
+        counters.store(window)?;
         match judged {
-            None => Ok(quiet(false)),
+            None => Ok(verdict(py, false)),
             Some(judged) => Ok(Some(self.entered(
                 window,
                 &facts,
@@ -260,6 +240,79 @@ impl CompiledRules {
                 kind,
                 now,
                 at_ms,
+                self.reconnected.bind(py),
+            )?)),
+        }
+    }
+
+    /// Apply the media server's report of the stream's state, at `at_ms` with its counters
+    /// (None: none), processed at `now_ms`, as `transitions.on_counters` then
+    /// `transitions.on_server_state` do, when nothing drains before it: True for a repeat;
+    /// False when applied (or older than the state held) and no condition changed; the
+    /// `StateChange` when conditions changed; None (the window untouched) for the domain.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (window, at_ms, event_id, now_ms, state, attempt, total))]
+    fn server_state(
+        &self,
+        window: &Bound<'_, PyAny>,
+        at_ms: i64,
+        event_id: u64,
+        now_ms: i64,
+        state: &Bound<'_, PyString>,
+        attempt: Option<i64>,
+        total: Option<i64>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let py = window.py();
+        let now = i128::from(now_ms);
+        let Some(Seen {
+            facts,
+            kind,
+            held,
+            stamps,
+        }) = self.undrained(window, now)?
+        else {
+            return Ok(None);
+        };
+        let stamps = stamps.as_bytes();
+        let version = (i128::from(at_ms) << 64) | i128::from(event_id);
+        let counters = Counters::read(window, version, attempt, total)?;
+        // The latest report wins; an older one changes nothing, the same one is a repeat.
+        let stored: i128 = window
+            .getattr(intern!(py, "server_state_version"))?
+            .extract()?;
+        if version <= stored {
+            counters.store(window)?;
+            return Ok(verdict(py, version == stored));
+        }
+        // One string per distinct state, shared by every window (as sys.intern).
+        let state = PyString::intern(py, state.to_str()?);
+        let Some(judged) = self.judge(
+            window,
+            &facts,
+            &held,
+            stamps,
+            kind,
+            now,
+            Some(state.clone()),
+        )?
+        else {
+            return Ok(None); // a held condition no longer configured: the domain's
+        };
+        counters.store(window)?;
+        window.setattr(intern!(py, "server_state"), &state)?;
+        window.setattr(intern!(py, "server_state_version"), version)?;
+        match self.changed(&held, kind, judged)? {
+            None => Ok(verdict(py, false)),
+            Some(judged) => Ok(Some(self.entered(
+                window,
+                &facts,
+                &held,
+                &judged,
+                stamps,
+                kind,
+                now,
+                at_ms,
+                self.stream_state.bind(py),
             )?)),
         }
     }
@@ -295,6 +348,51 @@ impl CompiledRules {
     }
 }
 
+/// What a step reads of a window first.
+struct Seen<'py> {
+    facts: Bound<'py, PyAny>,
+    kind: usize, // the camera's is_increased_reconnect, as an index
+    held: Bound<'py, PyFrozenSet>,
+    stamps: Bound<'py, PyBytes>,
+}
+
+/// A step's verdict on an event that changed no condition: whether it was a repeat.
+fn verdict(py: Python<'_>, repeat: bool) -> Option<Py<PyAny>> {
+    Some(PyBool::new(py, repeat).to_owned().into_any().unbind())
+}
+
+/// The media server's counters an event reports, if it is the latest to report them
+/// (`transitions.on_counters`), to store once the event is applied.
+struct Counters(Option<(i64, i64, i128)>);
+
+impl Counters {
+    fn read(
+        window: &Bound<'_, PyAny>,
+        version: i128,
+        attempt: Option<i64>,
+        total: Option<i64>,
+    ) -> PyResult<Self> {
+        let (Some(attempt), Some(total)) = (attempt, total) else {
+            return Ok(Self(None));
+        };
+        let py = window.py();
+        let stored: i128 = window.getattr(intern!(py, "counters_version"))?.extract()?;
+        Ok(Self(
+            (version > stored).then_some((attempt, total, version)),
+        ))
+    }
+
+    fn store(&self, window: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Some((attempt, total, version)) = self.0 {
+            let py = window.py();
+            window.setattr(intern!(py, "reconnect_attempt"), attempt)?;
+            window.setattr(intern!(py, "reconnect_total"), total)?;
+            window.setattr(intern!(py, "counters_version"), version)?;
+        }
+        Ok(())
+    }
+}
+
 fn earlier(one: Option<i128>, other: Option<i128>) -> Option<i128> {
     match (one, other) {
         (Some(one), Some(other)) => Some(one.min(other)),
@@ -314,6 +412,30 @@ fn first_leave(stamps: &[u8], period_ms: i128, after: i128) -> Option<i128> {
 }
 
 impl CompiledRules {
+    /// The window as a step reads it; None when a held condition drains by `now` (the drain
+    /// changes the stream before the event does, and the domain applies both).
+    fn undrained<'py>(&self, window: &Bound<'py, PyAny>, now: i128) -> PyResult<Option<Seen<'py>>> {
+        let py = window.py();
+        let facts = window.getattr(intern!(py, "facts"))?;
+        let kind = usize::from(facts.getattr(intern!(py, "increased"))?.extract::<bool>()?);
+        let held = window
+            .getattr(intern!(py, "conditions"))?
+            .cast_into::<PyFrozenSet>()?;
+        let stamps = window
+            .getattr(intern!(py, "stamps"))?
+            .cast_into::<PyBytes>()?;
+        let drains = self.next_drain(&held, stamps.as_bytes(), kind)?;
+        if drains.is_some_and(|drains| drains <= now) {
+            return Ok(None);
+        }
+        Ok(Some(Seen {
+            facts,
+            kind,
+            held,
+            stamps,
+        }))
+    }
+
     /// The first instant at which a held reconnect condition stops holding
     /// (`classify.next_drain_ms`).
     fn next_drain(
@@ -336,8 +458,9 @@ impl CompiledRules {
     }
 
     /// The judges (indices, in configured order) whose conditions `classify` finds held at
-    /// `now` with the window's stamps as `stamps`; None when a held condition is not
-    /// configured (any more).
+    /// `now` with the window's stamps as `stamps` and its state as `state`; None when a held
+    /// condition is not configured (any more).
+    #[allow(clippy::too_many_arguments)]
     fn judge(
         &self,
         window: &Bound<'_, PyAny>,
@@ -346,6 +469,7 @@ impl CompiledRules {
         stamps: &[u8],
         kind: usize,
         now: i128,
+        state: Option<Bound<'_, PyString>>,
     ) -> PyResult<Option<Vec<usize>>> {
         let py = window.py();
         let mut configured = 0;
@@ -361,11 +485,9 @@ impl CompiledRules {
         if !eligible {
             return Ok(Some(Vec::new()));
         }
-        let state = window.getattr(intern!(py, "server_state"))?;
-        let state: Option<&str> = if state.is_none() {
-            None
-        } else {
-            Some(state.cast::<PyString>()?.to_str()?)
+        let state = match &state {
+            None => None,
+            Some(state) => Some(state.to_str()?),
         };
         let size = stamps.len() / ENTRY;
         let mut judged = Vec::new();
@@ -388,8 +510,26 @@ impl CompiledRules {
         Ok(Some(judged))
     }
 
+    /// `judged` when it is not the set `held` (None: the same conditions).
+    fn changed(
+        &self,
+        held: &Bound<'_, PyFrozenSet>,
+        kind: usize,
+        judged: Vec<usize>,
+    ) -> PyResult<Option<Vec<usize>>> {
+        if judged.len() != held.len() {
+            return Ok(Some(judged));
+        }
+        for &j in &judged {
+            if !held.contains(&self.judges[kind][j].name)? {
+                return Ok(Some(judged));
+            }
+        }
+        Ok(None)
+    }
+
     /// The window judged in `judged` (from `held`) at `now`: its conditions and `seq` moved,
-    /// and the `StateChange` stamped `at_ms`, as `transitions.reclassify` makes it.
+    /// and the `StateChange` for `cause` stamped `at_ms`, as `transitions.reclassify` makes it.
     #[allow(clippy::too_many_arguments)]
     fn entered(
         &self,
@@ -401,6 +541,7 @@ impl CompiledRules {
         kind: usize,
         now: i128,
         at_ms: i64,
+        cause: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
         let py = window.py();
         let judges = &self.judges[kind];
@@ -441,7 +582,7 @@ impl CompiledRules {
         fields.set_item(intern!(py, "entered"), names(&entered)?)?;
         fields.set_item(intern!(py, "left"), names(&left)?)?;
         fields.set_item(intern!(py, "reconnects"), reconnects)?;
-        fields.set_item(intern!(py, "cause"), self.cause.bind(py))?;
+        fields.set_item(intern!(py, "cause"), cause)?;
         fields.set_item(intern!(py, "at_ms"), at_ms)?;
         fields.set_item(intern!(py, "facts"), facts)?;
         Ok(self.change.bind(py).call((), Some(&fields))?.unbind())

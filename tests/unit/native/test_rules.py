@@ -17,9 +17,9 @@ from stream_health.domain.conditions import (
     Threshold,
 )
 from stream_health.domain.stream import Cause, Rules, StateChange, StreamWindow
-from stream_health.domain.transitions import on_counters, on_reconnect
+from stream_health.domain.transitions import on_counters, on_reconnect, on_server_state
 from stream_health_core import CompiledRules
-from tests.unit.stream_health.domain.model import Config, Reconnect, Script
+from tests.unit.stream_health.domain.model import Config, Reconnect, Script, ServerState
 from tests.unit.stream_health.domain.strategies import scripts
 from tests.unit.stream_health.domain.test_transitions import SCRIPT_SETTINGS, UID, apply
 
@@ -31,7 +31,7 @@ _counters = st.one_of(
 
 
 def _compiled(rules: Rules) -> CompiledRules:
-    return CompiledRules(rules, StateChange, Cause.RECONNECT)
+    return CompiledRules(rules, StateChange, Cause)
 
 
 @settings(SCRIPT_SETTINGS, max_examples=400)
@@ -66,6 +66,57 @@ def test_a_reconnection_the_compiled_path_applies_is_applied_as_the_domain_does(
         assert compiled.conditions is stream.conditions  # the rules' one set of these names
         if isinstance(applied, StateChange):
             event("applied compiled, with a change")
+            assert outcome.changes == [applied]
+            assert not outcome.duplicate
+        else:
+            event("applied compiled")
+            assert outcome.changes == []
+            assert outcome.duplicate == applied
+
+
+@settings(SCRIPT_SETTINGS, max_examples=400)
+@given(script=scripts(), data=st.data())
+def test_a_state_report_the_compiled_path_applies_is_applied_as_the_domain_does(
+    script: Script, data: st.DataObject
+) -> None:
+    stream, rules = StreamWindow(UID), script.rules
+    core = _compiled(rules)
+    for step in script.steps:
+        if not isinstance(step, ServerState):
+            rules, _, _ = apply(stream, rules, step)
+            if isinstance(step, Config):
+                core = _compiled(rules)
+            continue
+        attempt, total = data.draw(_counters)
+        before, compiled = replace(stream), replace(stream)
+        # A fresh string each time, as each event decodes its own: both ways keep one copy.
+        state = "".join(list(step.state))
+
+        applied = core.server_state(
+            compiled, step.at_ms, step.event_id, step.now_ms, state, attempt, total
+        )
+        if attempt is not None and total is not None:
+            on_counters(
+                stream, at_ms=step.at_ms, event_id=step.event_id, attempt=attempt, total=total
+            )
+        outcome = on_server_state(
+            stream,
+            rules,
+            at_ms=step.at_ms,
+            event_id=step.event_id,
+            state=state,
+            now_ms=step.now_ms,
+        )
+
+        if applied is None:
+            event("left to the domain")
+            assert compiled == before
+            continue
+        assert compiled == stream
+        assert compiled.conditions is stream.conditions
+        assert compiled.server_state is stream.server_state
+        if isinstance(applied, StateChange):
+            event("applied compiled, with a change" + (", leaving" if applied.left else ""))
             assert outcome.changes == [applied]
             assert not outcome.duplicate
         else:
@@ -148,3 +199,35 @@ def test_a_reconnection_that_enters_a_condition_is_applied_compiled_and_returns_
     )
     assert stream.conditions is rules.interned(["problematic"])
     assert (stream.seq, stream.reconnect_attempt, stream.last_reconnect_ms) == (1, 4, 30)
+
+
+def test_a_state_report_enters_and_leaves_its_condition_compiled_and_a_repeat_changes_nothing() -> (
+    None
+):
+    rules = _rules()
+    compiled, stream = _compiled(rules), StreamWindow(UID)
+
+    entered = compiled.server_state(stream, 10, 1, 12, "disabled", None, None)
+    left = compiled.server_state(stream, 20, 2, 22, "running", 5, 50)
+
+    assert entered == StateChange(
+        uid=UID,
+        seq=1,
+        conditions=("disabled",),
+        entered=("disabled",),
+        left=(),
+        reconnects={"problematic": 0},
+        cause=Cause.STREAM_STATE,
+        at_ms=10,
+        facts=stream.facts,
+    )
+    assert isinstance(left, StateChange)
+    assert (left.seq, left.conditions, left.entered, left.left) == (2, (), (), ("disabled",))
+    assert (stream.server_state, stream.reconnect_attempt, stream.reconnect_total) == (
+        "running",
+        5,
+        50,
+    )
+    assert compiled.server_state(stream, 20, 2, 23, "running", 5, 50) is True  # the same report
+    assert compiled.server_state(stream, 15, 9, 24, "disabled", None, None) is False  # older
+    assert (stream.server_state, stream.seq) == ("running", 2)
