@@ -168,16 +168,10 @@ impl CompiledRules {
     ) -> PyResult<Option<Py<PyAny>>> {
         let py = window.py();
         let (now, at) = (i128::from(now_ms), i128::from(at_ms));
-        let Some(Seen {
-            facts,
-            kind,
-            held,
-            stamps,
-        }) = self.undrained(window, now)?
-        else {
+        let Some(seen) = self.undrained(window, now)? else {
             return Ok(None);
         };
-        let stamps = stamps.as_bytes();
+        let (facts, held, stamps) = (&seen.facts, &seen.held, seen.stamps.as_bytes());
 
         // The media server's counters: kept when this event is the latest to report them.
         let version = (at << 64) | i128::from(event_id);
@@ -218,10 +212,10 @@ impl CompiledRules {
             } else {
                 Some(state.cast_into::<PyString>()?)
             };
-            let Some(judged) = self.judge(window, &facts, &held, &grown, kind, now, state)? else {
+            let Some(judged) = self.judge(window, &seen, &grown, now, state)? else {
                 return Ok(None);
             };
-            self.changed(&held, kind, judged)?
+            self.changed(&seen, judged)?
         } else {
             None
         };
@@ -233,11 +227,9 @@ impl CompiledRules {
             None => Ok(verdict(py, false)),
             Some(judged) => Ok(Some(self.entered(
                 window,
-                &facts,
-                &held,
+                &seen,
                 &judged,
                 grown.as_bytes(),
-                kind,
                 now,
                 at_ms,
                 self.reconnected.bind(py),
@@ -264,16 +256,10 @@ impl CompiledRules {
     ) -> PyResult<Option<Py<PyAny>>> {
         let py = window.py();
         let now = i128::from(now_ms);
-        let Some(Seen {
-            facts,
-            kind,
-            held,
-            stamps,
-        }) = self.undrained(window, now)?
-        else {
+        let Some(seen) = self.undrained(window, now)? else {
             return Ok(None);
         };
-        let stamps = stamps.as_bytes();
+        let stamps = seen.stamps.as_bytes();
         let version = (i128::from(at_ms) << 64) | i128::from(event_id);
         let counters = Counters::read(window, version, attempt, total)?;
         // The latest report wins; an older one changes nothing, the same one is a repeat.
@@ -286,30 +272,19 @@ impl CompiledRules {
         }
         // One string per distinct state, shared by every window (as sys.intern).
         let state = PyString::intern(py, state.to_str()?);
-        let Some(judged) = self.judge(
-            window,
-            &facts,
-            &held,
-            stamps,
-            kind,
-            now,
-            Some(state.clone()),
-        )?
-        else {
+        let Some(judged) = self.judge(window, &seen, stamps, now, Some(state.clone()))? else {
             return Ok(None); // a held condition no longer configured: the domain's
         };
         counters.store(window)?;
         window.setattr(intern!(py, "server_state"), &state)?;
         window.setattr(intern!(py, "server_state_version"), version)?;
-        match self.changed(&held, kind, judged)? {
+        match self.changed(&seen, judged)? {
             None => Ok(verdict(py, false)),
             Some(judged) => Ok(Some(self.entered(
                 window,
-                &facts,
-                &held,
+                &seen,
                 &judged,
                 stamps,
-                kind,
                 now,
                 at_ms,
                 self.stream_state.bind(py),
@@ -460,18 +435,16 @@ impl CompiledRules {
     /// The judges (indices, in configured order) whose conditions `classify` finds held at
     /// `now` with the window's stamps as `stamps` and its state as `state`; None when a held
     /// condition is not configured (any more).
-    #[allow(clippy::too_many_arguments)]
     fn judge(
         &self,
         window: &Bound<'_, PyAny>,
-        facts: &Bound<'_, PyAny>,
-        held: &Bound<'_, PyFrozenSet>,
+        seen: &Seen<'_>,
         stamps: &[u8],
-        kind: usize,
         now: i128,
         state: Option<Bound<'_, PyString>>,
     ) -> PyResult<Option<Vec<usize>>> {
         let py = window.py();
+        let (facts, held, kind) = (&seen.facts, &seen.held, seen.kind);
         let mut configured = 0;
         for judge in &self.judges[kind] {
             configured += usize::from(held.contains(&judge.name)?);
@@ -511,12 +484,8 @@ impl CompiledRules {
     }
 
     /// `judged` when it is not the set `held` (None: the same conditions).
-    fn changed(
-        &self,
-        held: &Bound<'_, PyFrozenSet>,
-        kind: usize,
-        judged: Vec<usize>,
-    ) -> PyResult<Option<Vec<usize>>> {
+    fn changed(&self, seen: &Seen<'_>, judged: Vec<usize>) -> PyResult<Option<Vec<usize>>> {
+        let (held, kind) = (&seen.held, seen.kind);
         if judged.len() != held.len() {
             return Ok(Some(judged));
         }
@@ -534,16 +503,15 @@ impl CompiledRules {
     fn entered(
         &self,
         window: &Bound<'_, PyAny>,
-        facts: &Bound<'_, PyAny>,
-        held: &Bound<'_, PyFrozenSet>,
+        seen: &Seen<'_>,
         judged: &[usize],
         stamps: &[u8],
-        kind: usize,
         now: i128,
         at_ms: i64,
         cause: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
         let py = window.py();
+        let (facts, held, kind) = (&seen.facts, &seen.held, seen.kind);
         let judges = &self.judges[kind];
         let names =
             |indices: &[usize]| PyTuple::new(py, indices.iter().map(|&j| judges[j].name.bind(py)));

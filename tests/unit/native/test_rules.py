@@ -17,7 +17,7 @@ from stream_health.domain.conditions import (
     Threshold,
 )
 from stream_health.domain.stream import Cause, Rules, StateChange, StreamWindow
-from stream_health.domain.transitions import on_counters, on_reconnect, on_server_state
+from stream_health.domain.transitions import Outcome, on_counters, on_reconnect, on_server_state
 from stream_health_core import CompiledRules
 from tests.unit.stream_health.domain.model import Config, Reconnect, Script, ServerState
 from tests.unit.stream_health.domain.strategies import scripts
@@ -32,6 +32,33 @@ _counters = st.one_of(
 
 def _compiled(rules: Rules) -> CompiledRules:
     return CompiledRules(rules, StateChange, Cause)
+
+
+def _same_as_the_domain(
+    applied: object,
+    compiled: StreamWindow,
+    before: StreamWindow,
+    domain: StreamWindow,
+    outcome: Outcome,
+) -> None:
+    """A compiled step left the window alone (None), or did to it what the domain did to
+    its copy, with the same verdict and change."""
+    if applied is None:
+        event("left to the domain")
+        assert compiled == before
+        return
+    assert compiled == domain
+    # The rules' one set of these names, and one string per state.
+    assert compiled.conditions is domain.conditions
+    assert compiled.server_state is domain.server_state
+    if isinstance(applied, StateChange):
+        event("applied compiled, with a change" + (", leaving" if applied.left else ""))
+        assert outcome.changes == [applied]
+        assert not outcome.duplicate
+    else:
+        event("applied compiled")
+        assert outcome.changes == []
+        assert outcome.duplicate == applied
 
 
 @settings(SCRIPT_SETTINGS, max_examples=400)
@@ -58,20 +85,7 @@ def test_a_reconnection_the_compiled_path_applies_is_applied_as_the_domain_does(
             stream, rules, at_ms=at_ms, event_id=step.event_id, now_ms=step.now_ms
         )
 
-        if applied is None:
-            event("left to the domain")
-            assert compiled == before
-            continue
-        assert compiled == stream
-        assert compiled.conditions is stream.conditions  # the rules' one set of these names
-        if isinstance(applied, StateChange):
-            event("applied compiled, with a change")
-            assert outcome.changes == [applied]
-            assert not outcome.duplicate
-        else:
-            event("applied compiled")
-            assert outcome.changes == []
-            assert outcome.duplicate == applied
+        _same_as_the_domain(applied, compiled, before, stream, outcome)
 
 
 @settings(SCRIPT_SETTINGS, max_examples=400)
@@ -108,21 +122,7 @@ def test_a_state_report_the_compiled_path_applies_is_applied_as_the_domain_does(
             now_ms=step.now_ms,
         )
 
-        if applied is None:
-            event("left to the domain")
-            assert compiled == before
-            continue
-        assert compiled == stream
-        assert compiled.conditions is stream.conditions
-        assert compiled.server_state is stream.server_state
-        if isinstance(applied, StateChange):
-            event("applied compiled, with a change" + (", leaving" if applied.left else ""))
-            assert outcome.changes == [applied]
-            assert not outcome.duplicate
-        else:
-            event("applied compiled")
-            assert outcome.changes == []
-            assert outcome.duplicate == applied
+        _same_as_the_domain(applied, compiled, before, stream, outcome)
 
 
 @settings(SCRIPT_SETTINGS, max_examples=300)
