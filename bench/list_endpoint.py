@@ -675,6 +675,44 @@ async def api_phases(run: Run, combos: list[Combo]) -> dict[str, Any]:
     return out
 
 
+# Filters that pass every row of a condition in the built data (each url holds `rtsp`, each ip
+# starts `10.`). Outside the matrix and its targets: measured to show what such a page costs
+# (every passing row is read for the exact total, then sorted for the page).
+BROAD = (("search", "rtsp"), ("ip", "10."))
+
+
+async def broad_pass(run: Run, conditions: list[str]) -> list[dict[str, Any]]:
+    """The first page of each condition under each broad filter, on a connection of the api's
+    read pool, `repeats` times after one warm-up: its total and median ms."""
+    o = run.options
+    pool = await make_read_pool(run.database_url, size=1)
+    conn = await pool.acquire()
+    out: list[dict[str, Any]] = []
+    try:
+        for condition in conditions:
+            for filter_, value in BROAD:
+                combo = Combo(condition, "disconnections_count", "desc", filter_, value)
+                timed = [
+                    await indexed(conn, combo, page=1, per_page=o.per_page)
+                    for _ in range(o.repeats + 1)
+                ]
+                out.append(
+                    {
+                        "condition": condition,
+                        "filter": f"{filter_}={value}",
+                        "total": timed[-1].total,
+                        "p50_ms": list_report.stats([t.ms for t in timed[1:]])["p50"],
+                    }
+                )
+    except Exception as exc:  # the read path may have changed under us: report, go on
+        run.notes.append(f"broad-filter pass skipped: {exc!r}")
+        return []
+    finally:
+        await pool.release(conn)
+        await pool.close()
+    return out
+
+
 async def direct_pass(run: Run, requests: list[dict[str, Any]], combos: dict[str, Combo]) -> Any:
     """The api's read path without HTTP, `repeats` times per request; None if it fails.
     On a connection of the api's own read pool (its planner settings)."""
@@ -820,6 +858,9 @@ async def benchmark(run: Run) -> dict[str, Any]:
     requests, answers = api["requests"], api["answers"]
     say(f"direct read path: {o.repeats} x {len(requests):,} (no HTTP)")
     direct = await direct_pass(run, requests, by_label)
+    conditions = sorted({c.condition for c in combos}, key=lambda c: (c != "*", c))
+    say(f"broad filters: {len(conditions) * len(BROAD)} first pages (no HTTP)")
+    broad = await broad_pass(run, conditions)
     naive_rows: list[dict[str, Any] | None] | None = None
     if not o.skip_naive:
         say(
@@ -899,6 +940,8 @@ async def benchmark(run: Run) -> dict[str, Any]:
             f"{d_all['p50'] / h_all['p50']:.0%} of the api's p50 (the rest: HTTP, routing, JSON "
             "and the pool in the api process, and the client)"
         )
+    if broad:
+        run.notes.append(list_report.broad_line(broad))
     rss, cached_rss = api.get("api_peak_rss_kb"), api.get("api_cached_peak_rss_kb")
     if rss:
         run.notes.append(

@@ -223,6 +223,21 @@ def _area(file: str) -> str:
 # --- markdown --------------------------------------------------------------------------------
 
 
+def broad_line(rows: Sequence[dict[str, Any]]) -> str:
+    """The note on filters that pass most of a condition: per condition, each filter's rows
+    and median ms."""
+    by_condition: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        by_condition[row["condition"]].append(
+            f"{row['filter']} {row['total']:,} rows {row['p50_ms']:.1f} ms"
+        )
+    cells = "; ".join(f"{c}: {', '.join(found)}" for c, found in by_condition.items())
+    return (
+        "filters that pass most of a condition (first page by disconnections_count, outside the "
+        f"matrix and its targets; p50, no HTTP): {cells}"
+    )
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.list_endpoint import parse_cache_counts
-from bench.list_report import cached_lines, cached_target_lines, cold_label
+from bench.list_report import broad_line, cached_lines, cached_target_lines, cold_label
 
 PARAMETERS = {"concurrency": 16}
 
@@ -148,3 +148,19 @@ def test_a_run_without_the_lagged_phase_reports_none() -> None:
     doc = {"throughput": _phase(150), "throughput_cached_lagged": None}
 
     assert cached_lines(doc, PARAMETERS) == []
+
+
+def test_the_broad_filters_note_groups_each_conditions_filters_in_their_order() -> None:
+    rows = [
+        {"condition": "*", "filter": "search=rtsp", "total": 100_000, "p50_ms": 86.54},
+        {"condition": "*", "filter": "ip=10.", "total": 100_000, "p50_ms": 107.0},
+        {"condition": "disabled", "filter": "search=rtsp", "total": 9_884, "p50_ms": 15.6},
+    ]
+
+    line = broad_line(rows)
+
+    assert line.endswith(
+        "*: search=rtsp 100,000 rows 86.5 ms, ip=10. 100,000 rows 107.0 ms; "
+        "disabled: search=rtsp 9,884 rows 15.6 ms"
+    )
+    assert "outside the matrix and its targets" in line
