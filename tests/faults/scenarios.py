@@ -87,11 +87,6 @@ class Context:
 
 
 Fault = Callable[[int, Context], Coroutine[Any, Any, None]]
-# How far into a phase the broker and database faults strike: while its records arrive. At
-# 1 s, a worker with the compiled domain had applied all of phase 3 and 7 by then, and a CI
-# run found both broker kills idle (a phase can be one batch, so "some of it applied" is no
-# moment to wait for).
-STRIKE_S = 0.2
 
 
 async def kill_9(phase: int, ctx: Context) -> None:
@@ -109,7 +104,7 @@ async def broker_restart(phase: int, ctx: Context) -> None:
     """SIGKILL the broker mid-phase, start it again 3 s later."""
     if phase not in (3, 7):
         return
-    await asyncio.sleep(STRIKE_S)
+    await asyncio.sleep(1.0)
     mid = await ctx.mid_work()
     await asyncio.to_thread(ctx.stack.kill_kafka)
     ctx.run.faults.append(f"phase {phase}: kill -9 broker ({'mid-work' if mid else 'idle'})")
@@ -121,7 +116,7 @@ async def database_restart(phase: int, ctx: Context) -> None:
     """Crash PostgreSQL mid-phase; the worker must apply again within 10 s of its return."""
     if phase not in (3, 7):
         return
-    await asyncio.sleep(STRIKE_S)
+    await asyncio.sleep(1.0)
     before = await ctx.driver.applied()
     mid = before < ctx.produced
     await asyncio.to_thread(ctx.stack.crash_postgres)
