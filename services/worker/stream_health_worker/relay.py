@@ -3,6 +3,11 @@
 One relay runs at a time across all workers (a transaction-scoped advisory lock), so rows
 are published in the order they were written; per stream that is the order of its changes.
 A crash between publishing and deleting publishes rows again: at least once, same ids.
+
+A send that fails or outlasts SEND_TIMEOUT_S retires the producer: the next pump publishes
+the same rows with a new one. aiokafka's idempotent producer retries a batch forever, and
+after a fatal error (an out-of-order sequence once a killed broker is back) it fails every
+later send, so keeping it would leave the outbox stuck until the worker restarts.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -26,6 +31,8 @@ RELAY_LOCK = 0x5354_4845_414C_5448  # "STHEALTH": any constant both workers agre
 BATCH_ROWS = 5_000
 IDLE_S = 0.2
 RETRY_S = 1.0
+SEND_TIMEOUT_S = 30.0  # Kafka acknowledging one pump's rows; longer: retry with a new producer
+STOP_TIMEOUT_S = 5.0  # a retired producer's flush of what it still holds
 
 
 def make_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -49,12 +56,20 @@ class Relay:
         *,
         bootstrap: str,
         discard: Collection[str] = (),
+        producers: Callable[[str], AIOKafkaProducer] = make_producer,
+        send_timeout_s: float = SEND_TIMEOUT_S,
     ) -> None:
-        """`discard`: topics whose rows are deleted unpublished (a rebuild's state changes)."""
+        """`discard`: topics whose rows are deleted unpublished (a rebuild's state changes).
+        `producers` makes a producer for the bootstrap servers (the first one, and each one
+        after a failed send)."""
         self._sessions = sessions
         self._bootstrap = bootstrap
         self._discard = frozenset(discard)
+        self._producers = producers
+        self._send_timeout_s = send_timeout_s
         self._producer: AIOKafkaProducer | None = None
+        self._started = False
+        self.renewed = 0  # producers retired after a failed send
         self.wake = asyncio.Event()
         self._closing = False
         self._published = 0
@@ -62,13 +77,23 @@ class Relay:
 
     async def start(self) -> None:
         """Connect the producer (it must be made inside the event loop)."""
-        self._producer = make_producer(self._bootstrap)
-        await self._producer.start()
+        self._started = True
+        await self._connect()
 
     async def stop(self) -> None:
         """Flush and close the producer."""
         if self._producer is not None:
             await self._producer.stop()
+
+    async def _connect(self) -> AIOKafkaProducer:
+        producer = self._producers(self._bootstrap)
+        try:
+            await producer.start()
+        except BaseException:
+            await _retire(producer)
+            raise
+        self._producer = producer
+        return producer
 
     async def pump(self) -> int:
         """Publish one slice of the outbox; how many rows went out (0: none, or not our turn)."""
@@ -79,11 +104,18 @@ class Relay:
             rows = await take(conn, limit=BATCH_ROWS)
             if not rows:
                 return 0
-            producer = self._producer
-            if producer is None:
+            if not self._started:
                 raise RuntimeError("relay not started")
+            producer = self._producer or await self._connect()
             kept = [r for r in rows if r.topic not in self._discard]
-            await asyncio.gather(*await _send(producer, kept))
+            try:
+                sent = await _send(producer, kept)
+                await asyncio.wait_for(asyncio.gather(*sent), self._send_timeout_s)
+            except Exception:
+                self._producer = None
+                self.renewed += 1
+                await _retire(producer)
+                raise
             await remove(conn, ids=[r.id for r in rows])
         self._published += len(kept)
         self.discarded += len(rows) - len(kept)
@@ -123,6 +155,15 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=IDLE_S)
                 self.wake.clear()
+
+
+async def _retire(producer: AIOKafkaProducer) -> None:
+    """Close a producer that failed, giving up on what it still holds after STOP_TIMEOUT_S
+    (those rows are still in the outbox)."""
+    try:
+        await asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S)
+    except Exception:
+        log.warning("relay.producer_not_closed", exc_info=True)
 
 
 async def _send(producer: AIOKafkaProducer, rows: list[Pending]) -> list[asyncio.Future[Any]]:

@@ -4,6 +4,7 @@ from typing import Any
 from stream_health.db.outbox import Pending
 from stream_health.kafka.partitioning import partition_for
 from stream_health_worker.relay import Relay, _send
+from tests.producers import FakeProducer
 
 
 async def test_a_closed_relay_finishes_its_pump_and_empties_the_outbox_then_returns() -> None:
@@ -35,39 +36,6 @@ async def test_a_closed_relay_finishes_its_pump_and_empties_the_outbox_then_retu
     assert not running.cancelled()
 
 
-class _Batch:
-    """A record batch that holds `capacity` records (the first one always fits)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.records: list[tuple[bytes | None, bytes]] = []
-
-    def append(self, *, timestamp: float | None, key: bytes | None, value: bytes) -> Any:
-        if self.records and len(self.records) >= self.capacity:
-            return None
-        self.records.append((key, value))
-        return object()
-
-
-class _Producer:
-    def __init__(self, capacity: int, partitions: int = 3) -> None:
-        self.capacity = capacity
-        self.partitions = set(range(partitions))
-        self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes]]]] = []
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        return self.partitions
-
-    def create_batch(self) -> _Batch:
-        return _Batch(self.capacity)
-
-    async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> Any:
-        self.sent.append((topic, partition, batch.records))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-
 def _rows(spec: list[tuple[str, bytes | None]]) -> list[Pending]:
     return [Pending(i, topic, key, b"v%d" % i) for i, (topic, key) in enumerate(spec)]
 
@@ -75,7 +43,7 @@ def _rows(spec: list[tuple[str, bytes | None]]) -> list[Pending]:
 async def test_rows_go_out_in_batches_per_partition_each_in_row_order() -> None:
     keys = [b"stream-%d" % (i % 7) for i in range(40)]
     rows = _rows([("changes" if i % 3 else "signals", key) for i, key in enumerate(keys)])
-    producer = _Producer(capacity=4)
+    producer = FakeProducer(capacity=4)
 
     futures = await _send(producer, rows)
 
@@ -94,7 +62,7 @@ async def test_rows_go_out_in_batches_per_partition_each_in_row_order() -> None:
 
 async def test_rows_without_a_key_are_spread_over_the_partitions() -> None:
     rows = _rows([("dlq", None)] * 6)
-    producer = _Producer(capacity=100)
+    producer = FakeProducer(capacity=100)
 
     await _send(producer, rows)
 

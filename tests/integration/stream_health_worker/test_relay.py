@@ -1,0 +1,86 @@
+"""The relay over a real outbox: a producer that failed is replaced, and nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiokafka.errors import OutOfOrderSequenceNumber
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from stream_health.db.engine import driver_connection, make_engine, make_sessions
+from stream_health.db.outbox import Outgoing, enqueue
+from stream_health_worker.relay import Relay
+from tests.conftest import fresh_database
+from tests.producers import FakeProducer
+from tests.waiting import until
+
+pytestmark = pytest.mark.integration
+
+ROWS = [Outgoing("changes", b"stream-%d" % (i % 5), b"change-%d" % i) for i in range(12)]
+
+
+@pytest.fixture
+async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async with fresh_database("relay") as url:
+        engine = make_engine(url)
+        try:
+            yield make_sessions(engine)
+        finally:
+            await engine.dispose()
+
+
+async def _outbox(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        conn = await driver_connection(session)
+        return int(await conn.fetchval("SELECT count(*) FROM outbox"))
+
+
+async def _relay_through(
+    sessions: async_sessionmaker[AsyncSession], producers: list[FakeProducer]
+) -> Relay:
+    """Enqueue ROWS, then relay them with `producers` made in turn, until the outbox empties."""
+    async with sessions() as session, session.begin():
+        await enqueue(await driver_connection(session), records=ROWS)
+    made = iter(producers)
+    relay = Relay(sessions, bootstrap="unused", producers=lambda _: next(made), send_timeout_s=0.3)
+    await relay.start()
+    running = asyncio.create_task(relay.run())
+    try:
+        await until(_empty(sessions), 10.0, "the outbox emptied")
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    return relay
+
+
+def _empty(sessions: async_sessionmaker[AsyncSession]) -> Callable[[], Awaitable[bool]]:
+    async def empty() -> bool:
+        return await _outbox(sessions) == 0
+
+    return empty
+
+
+def _published(producer: FakeProducer) -> list[bytes]:
+    return sorted(value for _, _, records in producer.sent for _, value in records)
+
+
+@pytest.mark.parametrize(
+    "dead",
+    [
+        FakeProducer(failing=OutOfOrderSequenceNumber()),  # fails every send from now on
+        FakeProducer(silent=True),  # takes the batches and never answers
+    ],
+    ids=["fatal-error", "no-answer"],
+)
+async def test_a_producer_that_failed_is_retired_and_a_new_one_publishes_every_row(
+    sessions: async_sessionmaker[AsyncSession], dead: FakeProducer
+) -> None:
+    good = FakeProducer()
+
+    relay = await _relay_through(sessions, [dead, good])
+
+    assert dead.stopped
+    assert relay.renewed == 1
+    assert _published(good) == sorted(row.value for row in ROWS)  # all of them, once
