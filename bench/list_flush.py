@@ -117,6 +117,7 @@ class Round:
     updated: int
     facts_updated: int
     facts_hot: int
+    wal: dict[str, int] = field(default_factory=dict)  # the server's, moved during the round
 
 
 @dataclass(slots=True)
@@ -151,14 +152,27 @@ async def flush_round(url: str, parts: list[list[ListedStream]], kind: str) -> R
                     for i, n in enumerate(await _flush_partition(conn, parts[p])):
                         totals[i] += n
 
+        wal_before = await pg.wal_counters(conns[0])
         before, started = cpu.snapshot({}), time.perf_counter()
         await asyncio.gather(*(lane(c, ps) for c, ps in zip(conns, lanes, strict=True)))
         seconds = time.perf_counter() - started
         spent = cpu.split(before, cpu.snapshot({}))
+        wal = pg.counters_moved(wal_before, await pg.wal_counters(conns[0]))
     finally:
         for conn in conns:
             await conn.close()
-    return Round(kind, seconds, spent["postgres"], sum(map(len, parts)), *totals)
+    inserted, updated, facts_updated, facts_hot = totals
+    return Round(
+        kind,
+        seconds,
+        spent["postgres"],
+        sum(map(len, parts)),
+        inserted,
+        updated,
+        facts_updated,
+        facts_hot,
+        wal,
+    )
 
 
 async def run_variant(
@@ -223,6 +237,12 @@ def summarize(repeats: list[Repeat]) -> dict[str, dict[str, Any]]:
                 "postgres_cpu_s": statistics.median(x.postgres_cpu_s for x in rounds),
                 "rows_written": rows,
                 "facts_hot_share": sum(x.facts_hot for x in rounds) / updated if updated else None,
+                "wal_bytes": statistics.median(x.wal.get("wal_bytes", 0) for x in rounds),
+                "wal_fpi": statistics.median(x.wal.get("wal_fpi", 0) for x in rounds),
+                "checkpoints": statistics.median(
+                    x.wal.get("checkpoints_timed", 0) + x.wal.get("checkpoints_req", 0)
+                    for x in rounds
+                ),
             }
         per["sizes"] = {k: statistics.median(r.sizes[k] for r in mine) for k in mine[-1].sizes}
         out[variant] = per
@@ -247,8 +267,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{o['baseline_fillfactor']}",
         "",
         "| variant | round | rounds | wall s (median) | PostgreSQL CPU s | rows written "
-        "| facts updates HOT |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| facts updates HOT | WAL (full pages) | checkpoints |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for variant, per in s.items():
         for kind in ("insert", "update"):
@@ -258,7 +278,8 @@ def markdown(doc: dict[str, Any]) -> str:
             hot = "" if k["facts_hot_share"] is None else f"{k['facts_hot_share']:.0%}"
             lines.append(
                 f"| {variant} | {kind} | {k['rounds']} | {k['seconds']:.2f} | "
-                f"{k['postgres_cpu_s']:.1f} | {k['rows_written']:,.0f} | {hot} |"
+                f"{k['postgres_cpu_s']:.1f} | {k['rows_written']:,.0f} | {hot} | "
+                f"{_mb(k['wal_bytes'])} ({k['wal_fpi']:,.0f}) | {k['checkpoints']:.0f} |"
             )
     lines.append("")
     for variant, per in s.items():

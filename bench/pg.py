@@ -162,6 +162,8 @@ class Statement:
     calls: int
     exec_ms: float
     rows: int
+    wal_bytes: int = 0  # WAL the statement wrote
+    wal_fpi: int = 0  # of which full-page images (a page's first change after a checkpoint)
 
 
 async def count_statements(connection: Any) -> bool:
@@ -181,7 +183,8 @@ async def top_statements(connection: Any, limit: int = 8, width: int = 100) -> l
     # entries are summed by text.
     rows = await connection.fetch(
         "SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, sum(calls) AS calls, "
-        "sum(total_exec_time) AS total_exec_time, sum(rows) AS rows "
+        "sum(total_exec_time) AS total_exec_time, sum(rows) AS rows, "
+        "sum(wal_bytes) AS wal_bytes, sum(wal_fpi) AS wal_fpi "
         "FROM pg_stat_statements "
         "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "GROUP BY 1 ORDER BY 3 DESC LIMIT $1",
@@ -193,6 +196,23 @@ async def top_statements(connection: Any, limit: int = 8, width: int = 100) -> l
             calls=int(r["calls"]),
             exec_ms=float(r["total_exec_time"]),
             rows=int(r["rows"]),
+            wal_bytes=int(r["wal_bytes"]),
+            wal_fpi=int(r["wal_fpi"]),
         )
         for r in rows
     ]
+
+
+async def wal_counters(connection: Any) -> dict[str, int]:
+    """The server's WAL and checkpoint counters so far (every database's): a run's share is
+    the difference of two readings."""
+    row = await connection.fetchrow(
+        "SELECT w.wal_bytes, w.wal_fpi, b.checkpoints_timed, b.checkpoints_req "
+        "FROM pg_stat_wal w, pg_stat_bgwriter b"
+    )
+    return {key: int(value) for key, value in row.items()}
+
+
+def counters_moved(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """What each counter moved by between two readings."""
+    return {key: after[key] - before[key] for key in after}

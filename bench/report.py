@@ -18,6 +18,7 @@ from bench.pg import Statement
 TARGET_RATE = 50_000.0
 TARGET_RATIO = 0.5
 TARGET_BYTES_PER_STREAM = 1024.0
+MIB = 1024 * 1024
 
 HEADER = """# Benchmarks
 
@@ -67,6 +68,7 @@ class Repeat:
     outputs: dict[str, int] = field(default_factory=dict)  # records published (changes, dlq)
     oldest_event_age_s: float = 0.0
     statements: list[Statement] = field(default_factory=list)  # PostgreSQL's busiest
+    wal: dict[str, int] = field(default_factory=dict)  # the server's WAL while the worker ran
 
 
 def _run(*argv: str) -> str:
@@ -268,9 +270,18 @@ def _notes(doc: dict[str, Any], repeats: list[Repeat]) -> list[str]:
             f"{last.worker.seconds:.0f} s; pg_stat_statements):"
         )
         notes += [
-            f"  - {s.exec_ms / 1000:.1f} s, {s.calls:,} calls, {s.rows:,} rows: `{s.query}`"
+            f"  - {s.exec_ms / 1000:.1f} s, {s.calls:,} calls, {s.rows:,} rows, "
+            f"WAL {s.wal_bytes / MIB:,.0f} MiB ({s.wal_fpi:,} full pages): `{s.query}`"
             for s in last.statements[:6]
         ]
+    if repeats and repeats[-1].wal:
+        wal = repeats[-1].wal
+        notes.append(
+            f"- WAL written while the last repeat's worker ran (the whole server): "
+            f"{wal['wal_bytes'] / MIB:,.0f} MiB, {wal['wal_fpi']:,} full-page images; "
+            f"checkpoints {wal['checkpoints_timed']} timed, {wal['checkpoints_req']} requested "
+            "(max_wal_size reached)"
+        )
     if repeats:
         published = ", ".join(f"{k} {v:,}" for k, v in repeats[-1].outputs.items())
         notes.append(f"- published by the last repeat: {published or 'nothing'}")

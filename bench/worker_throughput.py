@@ -270,8 +270,11 @@ async def worker_repeat(run: Run, index: int, produced_at: float) -> report.Repe
     try:
         probe = pg.ProgressProbe(connection, group=group, topic=run.topics.media_events)
         counting = await pg.count_statements(connection)
+        wal_before = await pg.wal_counters(connection)
         worker = await run_worker(spec, probe, expected=o.events, timeout_s=o.timeout_s)
+        wal = pg.counters_moved(wal_before, await pg.wal_counters(connection))
         repeat = report.Repeat(index, bare, worker, await probe.footprint(), oldest_event_age_s=age)
+        repeat.wal = wal
         repeat.other_inputs = await other_inputs_left(run, probe)
         if counting:
             repeat.statements = await pg.top_statements(connection)
@@ -294,7 +297,12 @@ def _say_worker(run: Run, r: report.Repeat) -> None:
     )
     say(f"  published by this worker run: {r.outputs}")
     for s in r.statements:
-        say(f"  postgres {s.exec_ms / 1000:6.2f} s {s.calls:7,} calls: {s.query}")
+        say(
+            f"  postgres {s.exec_ms / 1000:6.2f} s {s.calls:7,} calls "
+            f"{s.wal_bytes / report.MIB:6,.0f} MiB WAL: {s.query}"
+        )
+    if r.wal:
+        say(f"  server WAL while the worker ran: {r.wal}")
     if r.other_inputs:
         say(f"  other inputs not committed at completion: {r.other_inputs}")
 
@@ -383,6 +391,7 @@ def _repeat_json(r: report.Repeat) -> dict[str, Any]:
         "published": r.outputs,
         "oldest_event_age_s": r.oldest_event_age_s,
         "statements": [asdict(s) for s in r.statements],
+        "wal": r.wal,
     }
 
 

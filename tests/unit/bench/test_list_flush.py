@@ -41,7 +41,8 @@ def test_a_round_moves_the_counts_of_its_share_of_the_streams_only() -> None:
 
 
 def _round(kind: str, seconds: float, updated: int = 0, hot: int = 0) -> Round:
-    return Round(kind, seconds, seconds * 1.5, 10, 0 if updated else 25, 0, updated, hot)
+    wal = {"wal_bytes": int(seconds * 2**20), "wal_fpi": int(seconds * 10), "checkpoints_req": 1}
+    return Round(kind, seconds, seconds * 1.5, 10, 0 if updated else 25, 0, updated, hot, wal)
 
 
 def test_the_summary_takes_medians_and_pools_the_hot_share_of_the_update_rounds() -> None:
@@ -72,4 +73,4 @@ def test_the_summary_takes_medians_and_pools_the_hot_share_of_the_update_rounds(
     text = markdown(doc)
     assert "- update rounds, shipped / baseline wall time: 0.38" in text  # 1.5 / 4.0
     assert "- insert rounds, shipped / baseline wall time: 1.50" in text
-    assert "| baseline | update | 2 | 4.00 | 6.0 | 0 | 20% |" in text
+    assert "| baseline | update | 2 | 4.00 | 6.0 | 0 | 20% | 4 MB (40) | 1 |" in text

@@ -6,6 +6,7 @@ import pytest
 
 from bench.kafka_io import Rate
 from bench.measure import WorkerRun
+from bench.pg import Statement
 from bench.report import Repeat, _notes, cpu_cores, markdown_cpu
 
 
@@ -66,4 +67,25 @@ def test_the_notes_list_the_rows_then_the_updates_busiest_table_first_with_their
     assert notes[1] == (
         "- rows updated in the last repeat (HOT: no index entry): "
         "stream_windows 400 (25% HOT), stream_list 50 (0% HOT)"
+    )
+
+
+def test_the_notes_give_each_busy_statement_s_wal_and_the_server_s_wal_and_checkpoints() -> None:
+    repeat = _repeat(0, 10.0, {})
+    repeat.statements = [
+        Statement("INSERT INTO stream_list ...", 12, 6_600.0, 252, 640 * 2**20, 6_000)
+    ]
+    repeat.wal = {
+        "wal_bytes": 1536 * 2**20,
+        "wal_fpi": 90_000,
+        "checkpoints_timed": 0,
+        "checkpoints_req": 2,
+    }
+
+    notes = _notes({}, [repeat])
+
+    assert "  - 6.6 s, 12 calls, 252 rows, WAL 640 MiB (6,000 full pages): `INSERT" in notes[1]
+    assert notes[2] == (
+        "- WAL written while the last repeat's worker ran (the whole server): 1,536 MiB, "
+        "90,000 full-page images; checkpoints 0 timed, 2 requested (max_wal_size reached)"
     )
