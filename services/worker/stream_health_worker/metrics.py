@@ -72,6 +72,12 @@ class WorkerMetrics:
         self.outbox_published = Counter(
             "stream_health_outbox_published", "Outbox rows published to Kafka", registry=r
         )
+        self.relay_producers_retired = Counter(
+            "stream_health_relay_producers_retired",
+            "Relay producers retired after a send failed or went unanswered (their rows are "
+            "published again by a new one, same event ids)",
+            registry=r,
+        )
         self.outbox_backlog = Gauge(
             "stream_health_outbox_backlog_rows",
             "Outbox rows committed and not yet published (all workers, from PostgreSQL; "

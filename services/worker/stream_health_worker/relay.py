@@ -69,7 +69,7 @@ class Relay:
         self._send_timeout_s = send_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._started = False
-        self.renewed = 0  # producers retired after a failed send
+        self._retired = 0  # producers retired after a failed send
         self.wake = asyncio.Event()
         self._closing = False
         self._published = 0
@@ -113,7 +113,7 @@ class Relay:
                 await asyncio.wait_for(asyncio.gather(*sent), self._send_timeout_s)
             except Exception:
                 self._producer = None
-                self.renewed += 1
+                self._retired += 1
                 await _retire(producer)
                 raise
             await remove(conn, ids=[r.id for r in rows])
@@ -121,6 +121,11 @@ class Relay:
         self.discarded += len(rows) - len(kept)
         log.debug("relay.published", extra={"rows": len(kept), "discarded": len(rows) - len(kept)})
         return len(rows)
+
+    def take_retired(self) -> int:
+        """Producers retired since the last call (for a counter)."""
+        retired, self._retired = self._retired, 0
+        return retired
 
     def take_published(self) -> int:
         """Rows published since the last call (for a counter)."""

@@ -285,6 +285,7 @@ async def _update_gauges(
     """Refresh the gauges: windows in memory, the outbox, streams per condition."""
     metrics.windows_held.set(owner.held)
     metrics.outbox_published.inc(relay.take_published())
+    metrics.relay_producers_retired.inc(relay.take_retired())
     async with sessions() as session:
         conn = await driver_connection(session)
         counts = await condition_counts(conn)

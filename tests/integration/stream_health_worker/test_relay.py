@@ -82,5 +82,6 @@ async def test_a_producer_that_failed_is_retired_and_a_new_one_publishes_every_r
     relay = await _relay_through(sessions, [dead, good])
 
     assert dead.stopped
-    assert relay.renewed == 1
+    assert relay.take_retired() == 1
+    assert relay.take_retired() == 0  # taken
     assert _published(good) == sorted(row.value for row in ROWS)  # all of them, once
