@@ -98,3 +98,9 @@ def event_id(server: str, pid: int, seq: int) -> int:
 
 def utc_millis(text: str) -> int | None:
     """The milliseconds of a `YYYY-MM-DDTHH:MM:SS.mmmZ` timestamp; None when it is not one."""
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 of `data`, unsigned (stream_health.kafka.partitioning.murmur2)."""
+
+def partition_index(key: bytes, count: int) -> int:
+    """The position, among `count` partitions, the default partitioner picks for `key`."""

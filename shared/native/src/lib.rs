@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod changes;
 mod events;
 mod instants;
+mod partitioning;
 mod rows;
 mod rules;
 mod timer;
@@ -22,5 +23,7 @@ fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(rows::window_copy, module)?)?;
     module.add_function(wrap_pyfunction!(events::event_id, module)?)?;
     module.add_function(wrap_pyfunction!(instants::utc_millis, module)?)?;
+    module.add_function(wrap_pyfunction!(partitioning::murmur2, module)?)?;
+    module.add_function(wrap_pyfunction!(partitioning::partition_index, module)?)?;
     Ok(())
 }

@@ -1,14 +1,17 @@
 """Kafka's default partitioning of keyed records (murmur2 of the key), as Java clients do it.
 
 aiokafka computes it in pure Python per record; the relay publishes a record per state
-change, so it partitions them itself with this version: the same function, its words read
-in one struct call (checked against aiokafka's by a property test).
+change, so it partitions them itself, with the compiled `partition_index`. `murmur2` here is
+its reference model, checked against aiokafka's (and the compiled one against it) by
+property tests.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+
+from stream_health_core import partition_index
 
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
@@ -45,4 +48,4 @@ def murmur2(data: bytes) -> int:
 
 def partition_for(key: bytes, partitions: Sequence[int]) -> int:
     """The partition the default partitioner picks for `key` among `partitions` (as listed)."""
-    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+    return partitions[partition_index(key, len(partitions))]
