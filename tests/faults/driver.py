@@ -16,6 +16,8 @@ from stream_health.config.settings import TopicNames
 from tests.faults.model import Expected, change_fields
 from tests.faults.workload import Out, Workload
 
+PRODUCE_TIMEOUT_S = 300.0
+
 
 def asyncpg_dsn(database_url: str) -> str:
     """The plain asyncpg form of a SQLAlchemy URL."""
@@ -51,7 +53,14 @@ class Driver:
                 await producer.send(getattr(self.topics, out.role), out.value, key=out.key)
                 for out in phase
             ]
-            await asyncio.gather(*sent)
+            # aiokafka's idempotent producer retries forever, and one that hit a fatal error
+            # may leave batches unanswered: fail the scenario, not hang the suite.
+            try:
+                await asyncio.wait_for(asyncio.gather(*sent), PRODUCE_TIMEOUT_S)
+            except TimeoutError:
+                raise AssertionError(
+                    f"the phase was not acknowledged within {PRODUCE_TIMEOUT_S} s"
+                ) from None
         finally:
             await producer.stop()
 
