@@ -280,7 +280,7 @@ def _notes(doc: dict[str, Any], repeats: list[Repeat]) -> list[str]:
             f"- WAL written while the last repeat's worker ran (the whole server): "
             f"{wal['wal_bytes'] / MIB:,.0f} MiB, {wal['wal_fpi']:,} full-page images; "
             f"checkpoints {wal['checkpoints_timed']} timed, {wal['checkpoints_req']} requested "
-            "(max_wal_size reached)"
+            "(a requested one: max_wal_size worth of WAL since the last)"
         )
     if repeats:
         published = ", ".join(f"{k} {v:,}" for k, v in repeats[-1].outputs.items())

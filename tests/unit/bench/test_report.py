@@ -87,5 +87,5 @@ def test_the_notes_give_each_busy_statement_s_wal_and_the_server_s_wal_and_check
     assert "  - 6.6 s, 12 calls, 252 rows, WAL 640 MiB (6,000 full pages): `INSERT" in notes[1]
     assert notes[2] == (
         "- WAL written while the last repeat's worker ran (the whole server): 1,536 MiB, "
-        "90,000 full-page images; checkpoints 0 timed, 2 requested (max_wal_size reached)"
+        "90,000 full-page images; checkpoints 0 timed, 2 requested (a requested one: max_wal_size worth of WAL since the last)"
     )
