@@ -11,8 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.config.settings import Settings, TopicNames
+from stream_health.db.engine import make_engine, make_sessions
 from stream_health.db.migrate import upgrade_async
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +86,17 @@ async def fresh_database(tag: str, *, server_url: str | None = None) -> AsyncIte
         await admin.execute(drop)
     finally:
         await admin.close()
+
+
+@asynccontextmanager
+async def fresh_sessions(tag: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a `fresh_database` of their own (for tests that count every row)."""
+    async with fresh_database(tag) as url:
+        engine = make_engine(url)
+        try:
+            yield make_sessions(engine)
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from stream_health_worker.ingest import (
 )
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
-from tests.conftest import fresh_database
+from tests.conftest import fresh_sessions
 from tests.readback import listed_rows
 from tests.records import Record
 
@@ -195,12 +195,8 @@ async def sessions(
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on a database of this test's only: a list flush looks at every flagged
     window of its partitions, whoever's test stored them."""
-    async with fresh_database("flush") as url:
-        engine = make_engine(url)
-        try:
-            yield make_sessions(engine)
-        finally:
-            await engine.dispose()
+    async with fresh_sessions("flush") as made:
+        yield made
 
 
 async def _assigned(sessions: async_sessionmaker[AsyncSession], ctx: WorkerContext) -> None:

@@ -9,10 +9,10 @@ import pytest
 from aiokafka.errors import OutOfOrderSequenceNumber
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from stream_health.db.engine import driver_connection, make_engine, make_sessions
+from stream_health.db.engine import driver_connection
 from stream_health.db.outbox import Outgoing, enqueue
 from stream_health_worker.relay import Relay
-from tests.conftest import fresh_database
+from tests.conftest import fresh_sessions
 from tests.producers import FakeProducer
 from tests.waiting import until
 
@@ -23,12 +23,8 @@ ROWS = [Outgoing("changes", b"stream-%d" % (i % 5), b"change-%d" % i) for i in r
 
 @pytest.fixture
 async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async with fresh_database("relay") as url:
-        engine = make_engine(url)
-        try:
-            yield make_sessions(engine)
-        finally:
-            await engine.dispose()
+    async with fresh_sessions("relay") as made:
+        yield made
 
 
 async def _outbox(sessions: async_sessionmaker[AsyncSession]) -> int:
