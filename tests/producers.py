@@ -20,9 +20,25 @@ class FakeBatch:
         return object()
 
 
+class FakeClient:
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeSender:
+    """aiokafka's sender as far as the relay reaches it: the task that retries batches."""
+
+    def __init__(self) -> None:
+        self.sender_task: asyncio.Task[None] | None = None
+
+
 class FakeProducer:
     """Acknowledges every batch at once, or, `failing` with it, fails them all; `silent`:
-    never answers (a broker that took the batches and died)."""
+    never answers (a broker that took the batches and died); `stuck`: `stop` never returns
+    (a flush of batches that never go out)."""
 
     def __init__(
         self,
@@ -31,19 +47,33 @@ class FakeProducer:
         *,
         failing: BaseException | None = None,
         silent: bool = False,
+        stuck: bool = False,
     ) -> None:
         self.capacity = capacity
         self.partitions = set(range(partitions))
         self.failing = failing
         self.silent = silent
+        self.stuck = stuck
         self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes]]]] = []
         self.started = self.stopped = False
+        self._sender = FakeSender()
+        self.client = FakeClient()
 
     async def start(self) -> None:
         self.started = True
+        self._sender.sender_task = asyncio.create_task(asyncio.sleep(3600))
 
     async def stop(self) -> None:
+        if self.stuck:
+            await asyncio.Event().wait()
         self.stopped = True
+        if self._sender.sender_task is not None:
+            self._sender.sender_task.cancel()
+
+    @property
+    def sender_task(self) -> asyncio.Task[None] | None:
+        """Its sender's retrying task (None before `start`)."""
+        return self._sender.sender_task
 
     async def partitions_for(self, topic: str) -> set[int]:
         return self.partitions

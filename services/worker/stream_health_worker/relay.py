@@ -163,12 +163,34 @@ class Relay:
 
 
 async def _retire(producer: AIOKafkaProducer) -> None:
-    """Close a producer that failed, giving up on what it still holds after STOP_TIMEOUT_S
-    (those rows are still in the outbox)."""
+    """Close a producer that failed; cut it off if it has not closed after STOP_TIMEOUT_S
+    (what it still holds is still in the outbox)."""
     try:
         await asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S)
     except Exception:
-        log.warning("relay.producer_not_closed", exc_info=True)
+        log.warning("relay.producer_cut_off", exc_info=True)
+        await _cut_off(producer)
+
+
+async def _cut_off(producer: AIOKafkaProducer) -> None:
+    """Stop a producer that would not close: cancel its sender and close its connections.
+
+    Left running, it would go on retrying the batches it holds, and could deliver them once
+    the broker is back, after rows a newer producer published: a stream's older change
+    behind a newer one. aiokafka has no public way to abort a producer; `stop` cut short
+    leaves the sender running, so its task is reached here directly.
+    """
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is not None and not task.done():
+        task.cancel()
+    # Without its sender, `stop` returns at once (a no-op if a stop cut short marked it closed).
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S)
+    client = getattr(producer, "client", None)
+    if client is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), STOP_TIMEOUT_S)
 
 
 async def _send(producer: AIOKafkaProducer, rows: list[Pending]) -> list[asyncio.Future[Any]]:

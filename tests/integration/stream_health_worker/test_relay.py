@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stream_health.db.engine import driver_connection
 from stream_health.db.outbox import Outgoing, enqueue
-from stream_health_worker.relay import Relay
-from tests.conftest import fresh_sessions
+from stream_health_worker import relay as relay_module
+from stream_health_worker.relay import Relay, _cut_off, make_producer
+from tests.conftest import base_settings, fresh_sessions
 from tests.producers import FakeProducer
 from tests.waiting import until
 
@@ -81,3 +82,34 @@ async def test_a_producer_that_failed_is_retired_and_a_new_one_publishes_every_r
     assert relay.take_retired() == 1
     assert relay.take_retired() == 0  # taken
     assert _published(good) == sorted(row.value for row in ROWS)  # all of them, once
+
+
+async def test_a_failed_producer_that_will_not_close_is_cut_off_and_retries_nothing_later(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "STOP_TIMEOUT_S", 0.2)
+    dead = FakeProducer(silent=True, stuck=True)  # unanswered, and its flush never ends
+    good = FakeProducer()
+
+    await _relay_through(sessions, [dead, good])
+
+    assert dead.sender_task is not None
+    assert dead.sender_task.cancelled()  # it cannot deliver its batches after the new ones
+    assert dead.client.closed
+    assert _published(good) == sorted(row.value for row in ROWS)
+
+
+@pytest.mark.kafka
+async def test_a_real_producer_has_the_sender_task_the_cut_off_cancels() -> None:
+    # `_cut_off` reaches into aiokafka (no public abort): this fails if a new aiokafka moves
+    # what it reaches for, instead of the cut-off silently doing nothing.
+    producer = make_producer(base_settings().kafka_bootstrap)
+    await producer.start()
+    task = producer._sender.sender_task
+    assert task is not None
+    assert not task.done()
+
+    await _cut_off(producer)
+    await asyncio.sleep(0)
+
+    assert task.done()
