@@ -38,7 +38,8 @@ class FakeSender:
 class FakeProducer:
     """Acknowledges every batch at once, or, `failing` with it, fails them all; `silent`:
     never answers (a broker that took the batches and died); `stuck`: `stop` never returns
-    (a flush of batches that never go out)."""
+    (a flush of batches that never go out); `blind`: never learns the topics' partitions (no
+    broker to ask)."""
 
     def __init__(
         self,
@@ -48,12 +49,14 @@ class FakeProducer:
         failing: BaseException | None = None,
         silent: bool = False,
         stuck: bool = False,
+        blind: bool = False,
     ) -> None:
         self.capacity = capacity
         self.partitions = set(range(partitions))
         self.failing = failing
         self.silent = silent
         self.stuck = stuck
+        self.blind = blind
         self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes]]]] = []
         self.started = self.stopped = False
         self._sender = FakeSender()
@@ -76,6 +79,8 @@ class FakeProducer:
         return self._sender.sender_task
 
     async def partitions_for(self, topic: str) -> set[int]:
+        if self.blind:
+            await asyncio.Event().wait()
         return self.partitions
 
     def create_batch(self) -> FakeBatch:

@@ -31,7 +31,7 @@ RELAY_LOCK = 0x5354_4845_414C_5448  # "STHEALTH": any constant both workers agre
 BATCH_ROWS = 5_000
 IDLE_S = 0.2
 RETRY_S = 1.0
-SEND_TIMEOUT_S = 30.0  # Kafka acknowledging one pump's rows; longer: retry with a new producer
+SEND_TIMEOUT_S = 30.0  # queueing one pump's rows and their acks; longer: a new producer
 STOP_TIMEOUT_S = 5.0  # a retired producer's flush of what it still holds
 
 
@@ -108,9 +108,8 @@ class Relay:
                 raise RuntimeError("relay not started")
             producer = self._producer or await self._connect()
             kept = [r for r in rows if r.topic not in self._discard]
-            try:
-                sent = await _send(producer, kept)
-                await asyncio.wait_for(asyncio.gather(*sent), self._send_timeout_s)
+            try:  # queueing too: a producer without metadata waits for it
+                await asyncio.wait_for(_deliver(producer, kept), self._send_timeout_s)
             except Exception:
                 self._producer = None
                 self._retired += 1
@@ -160,6 +159,11 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=IDLE_S)
                 self.wake.clear()
+
+
+async def _deliver(producer: AIOKafkaProducer, rows: list[Pending]) -> None:
+    """Queue `rows` and wait until Kafka has acknowledged every one."""
+    await asyncio.gather(*await _send(producer, rows))
 
 
 async def _retire(producer: AIOKafkaProducer) -> None:

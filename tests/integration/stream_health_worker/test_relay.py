@@ -68,8 +68,9 @@ def _published(producer: FakeProducer) -> list[bytes]:
     [
         FakeProducer(failing=OutOfOrderSequenceNumber()),  # fails every send from now on
         FakeProducer(silent=True),  # takes the batches and never answers
+        FakeProducer(blind=True),  # never gets the topics' partitions
     ],
-    ids=["fatal-error", "no-answer"],
+    ids=["fatal-error", "no-answer", "no-metadata"],
 )
 async def test_a_producer_that_failed_is_retired_and_a_new_one_publishes_every_row(
     sessions: async_sessionmaker[AsyncSession], dead: FakeProducer
