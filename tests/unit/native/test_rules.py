@@ -3,7 +3,9 @@ domain's property tests replay, with every reconnection applied both ways (as `W
 a media-server reconnection: counters, then the reconnection), the state changes it makes
 included, and every window's next wake-up computed both ways."""
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import TypeVar
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -19,7 +21,7 @@ from stream_health.domain.conditions import (
 from stream_health.domain.stream import Cause, Rules, StateChange, StreamWindow
 from stream_health.domain.transitions import Outcome, on_counters, on_reconnect, on_server_state
 from stream_health_core import CompiledRules
-from tests.unit.stream_health.domain.model import Config, Reconnect, Script, ServerState
+from tests.unit.stream_health.domain.model import Config, Reconnect, Script, ServerState, Step
 from tests.unit.stream_health.domain.strategies import scripts
 from tests.unit.stream_health.domain.test_transitions import SCRIPT_SETTINGS, UID, apply
 
@@ -30,8 +32,29 @@ _counters = st.one_of(
 )
 
 
+T = TypeVar("T", Reconnect, ServerState)
+
+
 def _compiled(rules: Rules) -> CompiledRules:
     return CompiledRules(rules, StateChange, Cause)
+
+
+def _replay(
+    script: Script, kind: type[T], keep: Callable[[T], bool] = lambda _: True
+) -> Iterator[tuple[StreamWindow, Rules, CompiledRules, T]]:
+    """The script's steps applied by the domain, except those of `kind` that `keep` picks:
+    yielded with the window, the rules and their compiled form as they stand, for the test
+    to apply both ways (the window is the domain's: the test applies the step to it)."""
+    stream, rules = StreamWindow(UID), script.rules
+    core = _compiled(rules)
+    step: Step
+    for step in script.steps:
+        if isinstance(step, kind) and keep(step):
+            yield stream, rules, core, step
+            continue
+        rules, _, _ = apply(stream, rules, step)
+        if isinstance(step, Config):
+            core = _compiled(rules)
 
 
 def _same_as_the_domain(
@@ -66,14 +89,9 @@ def _same_as_the_domain(
 def test_a_reconnection_the_compiled_path_applies_is_applied_as_the_domain_does(
     script: Script, data: st.DataObject
 ) -> None:
-    stream, rules = StreamWindow(UID), script.rules
-    core = _compiled(rules)
-    for step in script.steps:
-        if not (isinstance(step, Reconnect) and step.cause is Cause.RECONNECT):
-            rules, _, _ = apply(stream, rules, step)
-            if isinstance(step, Config):
-                core = _compiled(rules)
-            continue
+    for stream, rules, core, step in _replay(
+        script, Reconnect, lambda step: step.cause is Cause.RECONNECT
+    ):
         at_ms, _ = rules.clamp(step.at_ms, now_ms=step.now_ms)
         attempt, total = data.draw(_counters)
         before, compiled = replace(stream), replace(stream)
@@ -93,14 +111,7 @@ def test_a_reconnection_the_compiled_path_applies_is_applied_as_the_domain_does(
 def test_a_state_report_the_compiled_path_applies_is_applied_as_the_domain_does(
     script: Script, data: st.DataObject
 ) -> None:
-    stream, rules = StreamWindow(UID), script.rules
-    core = _compiled(rules)
-    for step in script.steps:
-        if not isinstance(step, ServerState):
-            rules, _, _ = apply(stream, rules, step)
-            if isinstance(step, Config):
-                core = _compiled(rules)
-            continue
+    for stream, rules, core, step in _replay(script, ServerState):
         attempt, total = data.draw(_counters)
         before, compiled = replace(stream), replace(stream)
         # A fresh string each time, as each event decodes its own: both ways keep one copy.
