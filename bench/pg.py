@@ -8,6 +8,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import URL, make_url
 
+from stream_health.db.windows import LIST_BEHIND
+
 
 @dataclass(frozen=True, slots=True)
 class Progress:
@@ -70,7 +72,7 @@ class ProgressProbe:
         self._group = group
         self._topic = topic
         self._has_outbox: bool | None = None
-        self._has_list_flag: bool | None = None
+        self._list_behind: str | None = None  # the query of windows behind their list rows
 
     async def read(self, *, expected: int) -> Progress:
         """Sum of next_offset over the topic's partitions; once it reaches `expected`, also
@@ -101,18 +103,11 @@ class ProgressProbe:
             if self._has_outbox
             else None
         )
-        if self._has_list_flag is None:
-            self._has_list_flag = bool(
-                await self._db.fetchval(
-                    "SELECT count(*) FROM information_schema.columns "
-                    "WHERE table_name = 'stream_windows' AND column_name = 'list_dirty'"
-                )
-            )
+        if self._list_behind is None:
+            self._list_behind = await self._list_behind_query()
         dirty = (
-            await self._db.fetchval(
-                "SELECT count(*) FROM (SELECT 1 FROM stream_windows WHERE list_dirty LIMIT 1) d"
-            )
-            if self._has_list_flag and not outbox
+            await self._db.fetchval(f"SELECT count(*) FROM ({self._list_behind} LIMIT 1) d")
+            if self._list_behind and not outbox
             else None
         )
         return Progress(
@@ -120,6 +115,18 @@ class ProgressProbe:
             outbox=None if outbox is None else int(outbox),
             list_dirty=None if dirty is None else int(dirty),
         )
+
+    async def _list_behind_query(self) -> str:
+        """The query of the windows whose list rows are behind them, as the worker's schema
+        (maybe an older revision's, with --worker-ref) records them; "" when it does not."""
+        if await self._db.fetchval("SELECT to_regclass('list_marks') IS NOT NULL"):
+            return LIST_BEHIND  # migration 0017: a list mark per partition
+        flagged = await self._db.fetchval(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'stream_windows' AND column_name = 'list_dirty'"
+        )
+        # 0007 to 0016: a flag per window.
+        return "SELECT uid FROM stream_windows WHERE list_dirty" if flagged else ""
 
     async def committed_by_topic(self) -> dict[tuple[str, int], int]:
         """Every stored (topic, partition) -> next_offset of the group."""

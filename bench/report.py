@@ -35,8 +35,8 @@ a pair of measurements over that same topic:
 2. the worker: `stream-health worker` as a process with a fresh database (migrated) and a
    fresh consumer group, timed from spawn until the sum of `consumer_offsets.next_offset`
    over the events topic equals the number produced, the `outbox` table (if any) is empty
-   and no window is flagged `list_dirty` (if the schema has the flag: its admin-list rows are
-   written).
+   and no window is behind its admin-list rows (flagged `list_dirty` up to migration 0016,
+   numbered above its partition's list mark from 0017; if the schema records either).
    "after ready" rates start the clock at the first `GET /readyz` 200 instead.
 
 Memory: VmRSS every 0.5 s and VmHWM from `/proc/<pid>/status`. The baseline is a separate

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import make_engine, make_sessions
-from stream_health.db.windows import load_windows
+from stream_health.db.windows import LIST_BEHIND, load_windows
 from stream_health.kafka.topics import ensure_topics, topic_specs
 from stream_health_worker.app import build_rules
 from tests.conftest import base_settings, fresh_database
@@ -204,7 +204,7 @@ async def _list_state(database_url: str, prefix: str) -> tuple[dict[Any, int], d
         ]
         windows = await load_windows(connection, uids=uids)
         flagged = await connection.fetchval(
-            "SELECT count(*) FROM stream_windows WHERE uid LIKE $1 AND list_dirty", f"{prefix}%"
+            f"SELECT count(*) FROM ({LIST_BEHIND} AND w.uid LIKE $1) b", f"{prefix}%"
         )
     finally:
         await connection.close()

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.engine import make_url
 
 from stream_health.config.settings import TopicNames
+from stream_health.db.windows import LIST_BEHIND
 from tests.faults.model import Expected, change_fields
 from tests.faults.workload import Out, Workload
 
@@ -95,7 +96,7 @@ class Driver:
 
     async def list_dirty(self) -> int:
         """Windows whose admin-list rows a list flush has yet to write."""
-        rows = await self._query("SELECT count(*) AS n FROM stream_windows WHERE list_dirty")
+        rows = await self._query(f"SELECT count(*) AS n FROM ({LIST_BEHIND}) b")
         return int(rows[0]["n"])
 
     async def caught_up(self) -> bool:

@@ -37,6 +37,7 @@ from stream_health.db.windows import (
     save_encoded,
     save_partition_rules,
     save_windows,
+    take_list_mark,
 )
 from stream_health.domain.classify import shown_counts
 from stream_health.domain.conditions import conditions_from_data, conditions_to_data
@@ -381,7 +382,7 @@ async def flush_listing(
         snapshot = await _take_listing(sessions, ctx, now_ms, partitions)
     if snapshot is None:
         return 0
-    taken, streams = snapshot
+    taken, streams, mark = snapshot
     fence = _fence(ctx, taken.windows)
     try:
         async with sessions() as session:
@@ -397,7 +398,9 @@ async def flush_listing(
                     log.info("worker.list_flush_fenced", extra={"streams": len(streams)})
                     return 0
                 await add_condition_counts(conn, deltas=moved)
-                await mark_listed(conn, uids=set(taken.uids) - owner.still_dirty(taken))
+                # Windows stored since the flush took its own are numbered above `mark`:
+                # they stay behind their rows, as the owner's list-dirty set says.
+                await mark_listed(conn, partitions=taken.windows, through=mark)
                 await session.commit()
     except BaseException:
         owner.untake(taken)
@@ -414,9 +417,10 @@ async def _take_listing(
     ctx: WorkerContext,
     now_ms: int,
     among: Collection[int] | None,
-) -> tuple[ListDirty, list[ListedStream]] | None:
-    """Fence the partitions (of `among`) with list-dirty windows, take those windows, and what
-    their rows show at `now_ms` (under the owner lock: the windows as committed)."""
+) -> tuple[ListDirty, list[ListedStream], int] | None:
+    """Fence the partitions (of `among`) with list-dirty windows, take those windows, what
+    their rows show at `now_ms`, and the list mark their flush records (under the owner lock:
+    the windows as committed)."""
     owner = ctx.owner
     partitions = owner.list_partitions
     if among is not None:
@@ -430,7 +434,9 @@ async def _take_listing(
                 session, consumer_group=ctx.consumer_group, partitions=_fence(ctx, partitions)
             )
             owner.fence(stored)
-            taken = await owner.take_list_dirty(await driver_connection(session), partitions)
+            conn = await driver_connection(session)
+            taken = await owner.take_list_dirty(conn, partitions)
+            mark = await take_list_mark(conn)
         streams = [
             _listed(owner.window(partition, uid), owner.rules, now_ms, uid in taken.facts)
             for partition, uids in taken.windows.items()
@@ -441,7 +447,7 @@ async def _take_listing(
             owner.untake(taken)
         raise
     owner.advanced(stored)
-    return taken, streams
+    return taken, streams, mark
 
 
 def _listed(window: StreamWindow, rules: Rules, now_ms: int, facts: bool) -> ListedStream:

@@ -232,14 +232,6 @@ class WindowOwner:
                 self._list_unknown.add(partition)  # its stored flags may name more
         self._facts_stale |= taken.facts
 
-    def still_dirty(self, taken: ListDirty) -> set[str]:
-        """The windows of `taken` stored again since it was taken (their rows are behind)."""
-        return {
-            uid
-            for partition, uids in taken.windows.items()
-            for uid in uids & self._list_dirty.get(partition, set())
-        }
-
     def owns_as_stored(self, stored: Mapping[Key, Position], partitions: Collection[int]) -> bool:
         """Whether this worker still owns `partitions` and was the last to write them: what it
         took for a flush is then what PostgreSQL holds (nobody else wrote those windows)."""

@@ -10,7 +10,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFrozenSet, PyList, PyString, PyTuple};
 
-const COLUMNS: i16 = 20;
+const COLUMNS: i16 = 19;
 const TEXT_OID: i32 = 25;
 const VERSION_BYTES: usize = 16;
 
@@ -65,7 +65,7 @@ fn version(window: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<[u
 }
 
 /// The binary COPY data (header, rows, trailer) of `items`: (partition, window, drain
-/// instant or None) each, every row stored list-dirty.
+/// instant or None) each.
 #[pyfunction]
 pub fn window_copy<'py>(
     py: Python<'py>,
@@ -140,7 +140,6 @@ pub fn window_copy<'py>(
         copy.boolean(facts.getattr(intern!(py, "enabled"))?.extract()?);
         copy.boolean(facts.getattr(intern!(py, "increased"))?.extract()?);
         copy.boolean(facts.getattr(intern!(py, "managed"))?.extract()?);
-        copy.boolean(true); // list_dirty: its list rows follow with the owner's next flush
     }
     copy.0.extend_from_slice(&(-1i16).to_be_bytes());
     Ok(PyBytes::new(py, &copy.0))

@@ -44,8 +44,9 @@ class StreamWindowRow(SQLModel, table=True):
     enabled: bool = Field(sa_column=Column(Boolean, nullable=False))
     increased: bool = Field(sa_column=Column(Boolean, nullable=False))
     managed: bool = Field(sa_column=Column(Boolean, nullable=False))
-    # Its admin-list rows are behind it: the owner's next list flush rewrites them.
-    list_dirty: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    # When it was last stored: a number from WRITTEN, one per statement that stores windows.
+    # Its admin-list rows are behind it while this is above its partition's list mark.
+    written: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 
 COLUMNS = (
@@ -68,17 +69,20 @@ COLUMNS = (
     "enabled",
     "increased",
     "managed",
-    "list_dirty",
 )
 
 
 # Built once from the constant column names above: no input reaches these strings.
 _COLUMN_LIST = ", ".join(COLUMNS)
 _SELECT = f"SELECT {_COLUMN_LIST} FROM stream_windows WHERE uid = ANY($1::text[])"  # noqa: S608
+# Every statement that stores windows numbers them with the next WRITTEN (an InitPlan: one
+# number per statement), later than any list mark taken before it (migration 0017).
+WRITTEN = "stream_windows_written"
 _UPSERT = (
-    f"INSERT INTO stream_windows ({_COLUMN_LIST}) "  # noqa: S608
-    f"SELECT {_COLUMN_LIST} FROM stream_windows_batch ON CONFLICT (uid) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "uid")
+    f"INSERT INTO stream_windows ({_COLUMN_LIST}, written) "  # noqa: S608
+    f"SELECT {_COLUMN_LIST}, (SELECT nextval('{WRITTEN}')) FROM stream_windows_batch "
+    "ON CONFLICT (uid) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in (*COLUMNS[1:], "written"))
 )
 
 
@@ -152,7 +156,6 @@ def to_row(stream: StreamWindow, *, partition: int, drain_at_ms: int | None) -> 
         facts.enabled,
         facts.increased,
         facts.managed,
-        True,  # stored by a batch: its list rows follow with the owner's next flush
     )
 
 
@@ -231,27 +234,44 @@ async def save_rows(conn: Any, *, rows: Iterable[tuple[Any, ...]]) -> None:
     await conn.execute(_UPSERT)
 
 
+# The windows whose list rows are behind them: stored after their partition's list mark, the
+# WRITTEN number its owner's last list flush of the partition took (migration 0017). Callers
+# may add conditions on `w` with AND.
+LIST_BEHIND = (
+    "SELECT w.partition, w.uid FROM stream_windows w "
+    "LEFT JOIN list_marks m ON m.partition = w.partition "
+    "WHERE w.written > coalesce(m.listed_through, 0)"
+)
+
+
 async def list_dirty_uids(conn: Any, *, partitions: Collection[int]) -> dict[int, set[str]]:
     """Per partition of `partitions`, the streams whose list rows are behind their window."""
     if not partitions:
         return {}
-    rows = await conn.fetch(
-        "SELECT partition, uid FROM stream_windows WHERE partition = ANY($1::int[]) AND list_dirty",
-        list(partitions),
-    )
+    rows = await conn.fetch(f"{LIST_BEHIND} AND w.partition = ANY($1::int[])", list(partitions))
     dirty: dict[int, set[str]] = {}
     for row in rows:
         dirty.setdefault(row["partition"], set()).add(row["uid"])
     return dirty
 
 
-async def mark_listed(conn: Any, *, uids: Collection[str]) -> None:
-    """Record that the list rows of `uids` are written as of their stored windows."""
-    if uids:
+async def take_list_mark(conn: Any) -> int:
+    """A WRITTEN number above every window stored so far, below every one stored later: a list
+    flush takes it with its windows, and marks its partitions listed through it."""
+    return int(await conn.fetchval(f"SELECT nextval('{WRITTEN}')"))
+
+
+async def mark_listed(conn: Any, *, partitions: Collection[int], through: int) -> None:
+    """Record that the list rows of `partitions` are written as of every window stored up to
+    `through` (`take_list_mark`): one row per partition, not one per window."""
+    if partitions:
         await conn.execute(
-            "UPDATE stream_windows SET list_dirty = false "
-            "WHERE uid = ANY($1::text[]) AND list_dirty",
-            list(uids),
+            "INSERT INTO list_marks (partition, listed_through) "
+            "SELECT p, $2 FROM unnest($1::int[]) AS p "
+            "ON CONFLICT (partition) DO UPDATE SET listed_through = "
+            "greatest(list_marks.listed_through, EXCLUDED.listed_through)",
+            sorted(partitions),
+            through,
         )
 
 

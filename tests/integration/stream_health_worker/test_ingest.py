@@ -14,7 +14,7 @@ from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
 from stream_health.db.listing import save_listing
-from stream_health.db.windows import condition_counts, load_windows
+from stream_health.db.windows import LIST_BEHIND, condition_counts, load_windows
 from stream_health.domain.stream import Rules
 from stream_health_worker import ingest as ingest_module
 from stream_health_worker.ingest import (
@@ -167,9 +167,7 @@ async def _listed(sessions: async_sessionmaker[AsyncSession], prefix: str) -> di
         facts = await conn.fetch(
             "SELECT uid, condition FROM stream_list_facts WHERE uid LIKE $1", f"{prefix}%"
         )
-        flagged = await conn.fetch(
-            "SELECT uid FROM stream_windows WHERE uid LIKE $1 AND list_dirty", f"{prefix}%"
-        )
+        flagged = await conn.fetch(f"{LIST_BEHIND} AND w.uid LIKE $1", f"{prefix}%")
         windows = await load_windows(
             conn,
             uids=[

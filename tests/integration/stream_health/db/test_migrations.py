@@ -7,6 +7,7 @@ from sqlalchemy import text
 from stream_health.db.engine import make_engine
 from stream_health.db.migrate import alembic_config, head_revision, upgrade_async
 from stream_health.db.revision import current_revision
+from stream_health.db.windows import LIST_BEHIND
 
 
 async def test_migrations_bring_a_database_to_the_shipped_head(migrated_database_url: str) -> None:
@@ -77,9 +78,7 @@ async def test_upgrading_to_list_flushes_counts_the_list_rows(
                 text("SELECT condition, count(*) FROM stream_list GROUP BY condition")
             )
             listed: dict[str, int] = dict(grouped.all())
-            flagged = await connection.execute(
-                text("SELECT count(*) FROM stream_windows WHERE list_dirty")
-            )
+            flagged = await connection.execute(text(f"SELECT count(*) FROM ({LIST_BEHIND}) b"))
             dirty = flagged.scalar_one()
         async with engine.begin() as connection:  # leave the session database as it was
             await connection.execute(text("DELETE FROM stream_list WHERE uid LIKE 'mig-%'"))
@@ -173,3 +172,44 @@ async def test_an_upgrade_through_the_collation_changes_leaves_the_keys_analyzed
         await engine.dispose()
 
     assert columns == {"condition", "uid"}
+
+
+async def test_list_marks_take_over_the_list_flags_and_give_them_back(
+    migrated_database_url: str,
+) -> None:
+    # Migration 0017: a window flagged list-dirty is behind its list rows after the upgrade,
+    # an unflagged one is not, every window stored later numbers above them both, and a
+    # downgrade flags exactly the windows behind.
+    url = migrated_database_url
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0016")
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
+                    "deleted_ms, versions, enabled, increased, managed, list_dirty) "
+                    "SELECT uid, 3, '', '{}', 0, true, 0, '', true, false, false, dirty "
+                    "FROM (VALUES ('mark-flagged', true), ('mark-listed', false)) AS v(uid, dirty)"
+                )
+            )
+        await upgrade_async(url)
+        async with engine.connect() as connection:
+            behind = set(await connection.execute(text(f"{LIST_BEHIND} AND w.uid LIKE 'mark-%'")))
+            later = await connection.execute(text("SELECT nextval('stream_windows_written')"))
+            next_number = later.scalar_one()
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0016")
+        async with engine.connect() as connection:
+            flagged = await connection.execute(
+                text("SELECT uid FROM stream_windows WHERE uid LIKE 'mark-%' AND list_dirty")
+            )
+            flagged_again = set(flagged.scalars())
+        await upgrade_async(url)
+        async with engine.begin() as connection:  # leave the session database as it was
+            await connection.execute(text("DELETE FROM stream_windows WHERE uid LIKE 'mark-%'"))
+    finally:
+        await engine.dispose()
+
+    assert behind == {(3, "mark-flagged")}
+    assert next_number > 1  # the number the flagged window carries over
+    assert flagged_again == {"mark-flagged"}
