@@ -56,19 +56,16 @@ async def test_upgrading_to_list_flushes_counts_the_list_rows(
     migrated_database_url: str,
 ) -> None:
     # From 0007 on, condition_counts moves with the list rows: the upgrade starts it there.
-    await asyncio.to_thread(command.downgrade, alembic_config(migrated_database_url), "0006")
     engine = make_engine(migrated_database_url, pool_size=1)
     try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "INSERT INTO stream_list (condition, uid, disconnections) VALUES "
-                    "('incorrect', 'mig-a', 1), ('problematic', 'mig-a', 5), ('*', 'mig-a', 5), "
-                    "('incorrect', 'mig-b', 1), ('*', 'mig-b', 1)"
-                )
-            )
-            await connection.execute(text("UPDATE condition_counts SET streams = streams + 7"))
-        await upgrade_async(migrated_database_url)
+        await _upgrade_from(
+            migrated_database_url,
+            "0006",
+            "INSERT INTO stream_list (condition, uid, disconnections) VALUES "
+            "('incorrect', 'mig-a', 1), ('problematic', 'mig-a', 5), ('*', 'mig-a', 5), "
+            "('incorrect', 'mig-b', 1), ('*', 'mig-b', 1)",
+            "UPDATE condition_counts SET streams = streams + 7",
+        )
         async with engine.connect() as connection:
             counted = await connection.execute(
                 text("SELECT condition, streams FROM condition_counts")
@@ -144,19 +141,16 @@ async def test_an_upgrade_through_the_collation_changes_leaves_the_keys_analyzed
 ) -> None:
     # A collation change drops the column's statistics; without them the api's generic plans
     # of unfiltered pages sort a whole condition instead of walking its index.
-    await asyncio.to_thread(command.downgrade, alembic_config(migrated_database_url), "0011")
     engine = make_engine(migrated_database_url, pool_size=1)
     try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "INSERT INTO stream_list (condition, uid, disconnections) "
-                    "SELECT CASE WHEN n % 3 = 0 THEN 'problematic' ELSE 'incorrect' END, "
-                    "'stat-' || n, 1 FROM generate_series(1, 300) AS n"
-                )
-            )
-            await connection.execute(text("ANALYZE stream_list"))
-        await upgrade_async(migrated_database_url)
+        await _upgrade_from(
+            migrated_database_url,
+            "0011",
+            "INSERT INTO stream_list (condition, uid, disconnections) "
+            "SELECT CASE WHEN n % 3 = 0 THEN 'problematic' ELSE 'incorrect' END, "
+            "'stat-' || n, 1 FROM generate_series(1, 300) AS n",
+            "ANALYZE stream_list",
+        )
         async with engine.connect() as connection:
             analyzed = await connection.execute(
                 text(
@@ -181,19 +175,16 @@ async def test_list_marks_take_over_the_list_flags_and_give_them_back(
     # an unflagged one is not, every window stored later numbers above them both, and a
     # downgrade flags exactly the windows behind.
     url = migrated_database_url
-    await asyncio.to_thread(command.downgrade, alembic_config(url), "0016")
     engine = make_engine(url, pool_size=1)
     try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
-                    "deleted_ms, versions, enabled, increased, managed, list_dirty) "
-                    "SELECT uid, 3, '', '{}', 0, true, 0, '', true, false, false, dirty "
-                    "FROM (VALUES ('mark-flagged', true), ('mark-listed', false)) AS v(uid, dirty)"
-                )
-            )
-        await upgrade_async(url)
+        await _upgrade_from(
+            url,
+            "0016",
+            "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
+            "deleted_ms, versions, enabled, increased, managed, list_dirty) "
+            "SELECT uid, 3, '', '{}', 0, true, 0, '', true, false, false, dirty "
+            "FROM (VALUES ('mark-flagged', true), ('mark-listed', false)) AS v(uid, dirty)",
+        )
         async with engine.connect() as connection:
             behind = set(await connection.execute(text(f"{LIST_BEHIND} AND w.uid LIKE 'mark-%'")))
             later = await connection.execute(text("SELECT nextval('stream_windows_written')"))
@@ -213,3 +204,17 @@ async def test_list_marks_take_over_the_list_flags_and_give_them_back(
     assert behind == {(3, "mark-flagged")}
     assert next_number > 1  # the number the flagged window carries over
     assert flagged_again == {"mark-flagged"}
+
+
+async def _upgrade_from(url: str, revision: str, *statements: str) -> None:
+    """Take the database down to `revision`, run `statements` there in one transaction, and
+    bring it back up to head."""
+    await asyncio.to_thread(command.downgrade, alembic_config(url), revision)
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+    await upgrade_async(url)
