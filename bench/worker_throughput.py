@@ -273,8 +273,9 @@ async def worker_repeat(run: Run, index: int, produced_at: float) -> report.Repe
         wal_before = await pg.wal_counters(connection)
         worker = await run_worker(spec, probe, expected=o.events, timeout_s=o.timeout_s)
         wal = pg.counters_moved(wal_before, await pg.wal_counters(connection))
-        repeat = report.Repeat(index, bare, worker, await probe.footprint(), oldest_event_age_s=age)
-        repeat.wal = wal
+        repeat = report.Repeat(
+            index, bare, worker, await probe.footprint(), oldest_event_age_s=age, wal=wal
+        )
         repeat.other_inputs = await other_inputs_left(run, probe)
         if counting:
             repeat.statements = await pg.top_statements(connection)

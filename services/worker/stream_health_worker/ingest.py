@@ -388,7 +388,7 @@ async def flush_listing(
         async with sessions() as session:
             conn = await driver_connection(session)
             moved = await save_listing(conn, streams=streams)
-            async with lock:  # no batch in flight: the windows' flags are as batches left them
+            async with lock:  # no batch in flight: the offsets are as batches left them
                 stored = await lock_offsets(
                     session, consumer_group=ctx.consumer_group, partitions=fence
                 )

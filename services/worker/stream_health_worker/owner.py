@@ -104,7 +104,7 @@ class WindowOwner:
             self.reconfigure.pop(partition, None)
             self.forget(partition)
             self._timer.drop_partition(partition)
-            # The next owner finds them flagged in PostgreSQL.
+            # The next owner finds them above the partition's list mark in PostgreSQL.
             self._facts_stale -= self._list_dirty.pop(partition, set())
             self._list_unknown.discard(partition)
 
@@ -212,7 +212,8 @@ class WindowOwner:
 
     def take(self, partitions: Collection[int], *, found: Mapping[int, set[str]]) -> ListDirty:
         """Take the list-dirty windows of `partitions`: those known here and `found` stored
-        flagged (the whole set for the partitions where only PostgreSQL knew them)."""
+        behind their rows there (the whole set for the partitions where only PostgreSQL knew
+        them)."""
         taken = ListDirty()
         for partition in sorted(set(partitions) & self.owned):
             uids = self._list_dirty.pop(partition, set()) | found.get(partition, set())
@@ -229,7 +230,7 @@ class WindowOwner:
         for partition, uids in taken.windows.items():
             if partition in self.owned:
                 self._list_dirty.setdefault(partition, set()).update(uids)
-                self._list_unknown.add(partition)  # its stored flags may name more
+                self._list_unknown.add(partition)  # PostgreSQL may know of more
         self._facts_stale |= taken.facts
 
     def owns_as_stored(self, stored: Mapping[Key, Position], partitions: Collection[int]) -> bool:
