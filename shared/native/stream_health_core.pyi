@@ -69,6 +69,23 @@ class CompiledRules:
         repeat, False when applied (or older than the state held) and nothing changed, the
         `StateChange` (cause STREAM_STATE) when conditions changed; None for the domain."""
 
+    def apply_run(
+        self,
+        ops: list[tuple[int, str, Any]],
+        start: int,
+        windows: dict[int, dict[str, Any]],
+        now_ms: int,
+        dirty: dict[int, set[str]],
+        changes: list[Any],
+        event_type: type,
+        reconnect: Any,
+        state: Any,
+    ) -> tuple[int, int]:
+        """`ops[start:]` (partition, uid, event) applied in order while each is an
+        `event_type` of kind `reconnect` or `state` that `reconnect` / `server_state` take,
+        on `windows[partition][uid]`: changed windows join `dirty[partition]`, changes join
+        `changes`. Returns the index of the first op left to Python and the repeats met."""
+
     def next_wake_ms(self, window: Any, after_ms: int) -> int | None:
         """`classify.next_wake_ms(window, rules, after_ms=after_ms)`."""
 

@@ -130,39 +130,40 @@ class Work:
         """Load the windows, run every op through the domain, collect changes."""
         await self.owner.load(conn, self.wanted)
         facts = await load_facts(conn, uuids=self.refresh) if self.refresh else {}
-        compiled, now_ms = self.owner.compiled, self.now_ms
-        reconnect, server_state = compiled.reconnect, compiled.server_state
-        for partition, uid, op in self.ops:
-            window = self.owner.window(partition, uid)
-            if type(op) is MediaEvent and (op.kind is _RECONNECT or op.kind is _STATE):
-                # The compiled path applies a reconnection or a state report nothing drains
-                # before: True for a repeat, False when no condition changed, else the change
-                # it made (None: the domain applies it).
-                if op.kind is _RECONNECT:
-                    applied = reconnect(window, op.at_ms, op.event_id, now_ms, op.attempt, op.total)
-                else:
-                    applied = server_state(
-                        window, op.at_ms, op.event_id, now_ms, op.state or "", op.attempt, op.total
-                    )
-                if applied is not None:
-                    if applied is True:
-                        self.duplicates += 1
-                        continue
-                    self.dirty.setdefault(partition, set()).add(uid)
-                    if applied is not False:
-                        self._emit([applied])
-                    continue
-            outcome = self._dispatch(window, op, facts)
-            if outcome.duplicate:
-                self.duplicates += 1
-            # A re-check always stores the window list-dirty: inventory its rows show may have
-            # changed.
-            if not outcome.duplicate or outcome.changes or isinstance(op, Recheck):
-                self.dirty.setdefault(partition, set()).add(uid)
-            self._emit(outcome.changes)
+        ops, now_ms = self.ops, self.now_ms
+        # Runs of reconnections and state reports nothing drains before go through the
+        # compiled steps in one call (shared/native/src/rules.rs, `apply_run`); it stops at
+        # the first op they do not take, which goes through `_apply_one`, in order.
+        run = self.owner.compiled.apply_run
+        windows, made = self.owner.windows, list[StateChange]()
+        index = 0
+        while index < len(ops):
+            index, repeats = run(
+                ops, index, windows, now_ms, self.dirty, made, MediaEvent, _RECONNECT, _STATE
+            )
+            self.duplicates += repeats
+            if made:
+                self._emit(made)
+                made.clear()
+            if index < len(ops):
+                self._apply_one(*ops[index], facts)
+                index += 1
         # Applied: while the batch's transaction runs, the next batch is prepared, and these
         # need not be held for it.
         self.ops, self.wanted = [], {}
+
+    def _apply_one(self, partition: int, uid: str, op: Op, facts: dict[str, StreamFacts]) -> None:
+        """Apply an op the compiled run left: through the domain (a reconnection or a state
+        report the run declined, it declines again: it leaves such windows untouched)."""
+        window = self.owner.window(partition, uid)
+        outcome = self._dispatch(window, op, facts)
+        if outcome.duplicate:
+            self.duplicates += 1
+        # A re-check always stores the window list-dirty: inventory its rows show may have
+        # changed.
+        if not outcome.duplicate or outcome.changes or isinstance(op, Recheck):
+            self.dirty.setdefault(partition, set()).add(uid)
+        self._emit(outcome.changes)
 
     def drained(self, partition: int, window: StreamWindow) -> None:
         """Record a wake-up of the timer: conditions may drain, shown counts may fall."""

@@ -139,6 +139,11 @@ class WindowOwner:
             if topic in self._owned_topics:
                 self._positions[(topic, partition)] = position
 
+    @property
+    def windows(self) -> dict[int, dict[str, StreamWindow]]:
+        """The windows in memory: partition -> uid -> window (for the compiled apply run)."""
+        return self._cache
+
     def window(self, partition: int, uid: str) -> StreamWindow:
         """A window loaded by `load` (KeyError otherwise)."""
         return self._cache[partition][uid]

@@ -13,9 +13,10 @@
 
 use std::cmp::Ordering;
 
+use pyo3::exceptions::PyKeyError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFrozenSet, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
 const ENTRY: usize = 16;
 const STAMP: usize = 8;
@@ -290,6 +291,107 @@ impl CompiledRules {
                 self.stream_state.bind(py),
             )?)),
         }
+    }
+
+    /// Apply `ops[start..]` in order, as `Work.apply` does, while each is a reconnection or a
+    /// state report (an `event_type` tuple whose kind is `reconnect` or `state`) that the
+    /// compiled steps above take. An op is `(partition, uid, event)`; its window is
+    /// `windows[partition][uid]`. A window an event changed (not a repeat) joins
+    /// `dirty[partition]` (a set, made if missing), a `StateChange` joins `changes`. Returns
+    /// the index of the first op left to Python (`len(ops)`: none) and how many repeats the run
+    /// met. One call per run of ops instead of one per op: the loop is most of a batch's time.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (ops, start, windows, now_ms, dirty, changes, event_type, reconnect, state))]
+    fn apply_run(
+        &self,
+        ops: &Bound<'_, PyList>,
+        start: usize,
+        windows: &Bound<'_, PyDict>,
+        now_ms: i64,
+        dirty: &Bound<'_, PyDict>,
+        changes: &Bound<'_, PyList>,
+        event_type: &Bound<'_, PyAny>,
+        reconnect: &Bound<'_, PyAny>,
+        state: &Bound<'_, PyAny>,
+    ) -> PyResult<(usize, usize)> {
+        let py = ops.py();
+        let mut repeats = 0;
+        let mut index = start;
+        // Consecutive ops mostly share a partition: its windows and dirty set are kept.
+        let mut current: Option<(Bound<'_, PyAny>, Bound<'_, PyDict>)> = None;
+        let mut marked: Option<Bound<'_, PySet>> = None;
+        while index < ops.len() {
+            let op = ops.get_item(index)?.cast_into::<PyTuple>()?;
+            let event = op.get_item(2)?;
+            if !event.get_type().is(event_type) {
+                break;
+            }
+            let event = event.cast_into::<PyTuple>()?;
+            let kind = event.get_item(0)?;
+            let (is_reconnect, is_state) = (kind.is(reconnect), kind.is(state));
+            if !(is_reconnect || is_state) {
+                break;
+            }
+            let partition = op.get_item(0)?;
+            let same = match &current {
+                Some((held, _)) => held.eq(&partition)?,
+                None => false,
+            };
+            if !same {
+                let held = windows
+                    .get_item(&partition)?
+                    .ok_or_else(|| PyKeyError::new_err(partition.clone().unbind()))?
+                    .cast_into::<PyDict>()?;
+                current = Some((partition, held));
+                marked = None;
+            }
+            let (partition, held) = current.as_ref().expect("set above");
+            let uid = op.get_item(1)?;
+            let window = held
+                .get_item(&uid)?
+                .ok_or_else(|| PyKeyError::new_err(uid.clone().unbind()))?;
+            let at_ms: i64 = event.get_item(2)?.extract()?;
+            let event_id: u64 = event.get_item(3)?.extract()?;
+            let attempt: Option<i64> = event.get_item(6)?.extract()?;
+            let total: Option<i64> = event.get_item(7)?.extract()?;
+            let applied = if is_reconnect {
+                self.reconnect(&window, at_ms, event_id, now_ms, attempt, total)?
+            } else {
+                let reported = event.get_item(5)?;
+                let reported = if reported.is_none() {
+                    PyString::new(py, "")
+                } else {
+                    reported.cast_into::<PyString>()?
+                };
+                self.server_state(&window, at_ms, event_id, now_ms, &reported, attempt, total)?
+            };
+            let Some(applied) = applied else {
+                break; // the window untouched: the domain applies this one
+            };
+            let applied = applied.into_bound(py);
+            if applied.is_instance_of::<PyBool>() {
+                if applied.is_truthy()? {
+                    repeats += 1;
+                    index += 1;
+                    continue;
+                }
+            } else {
+                changes.append(&applied)?;
+            }
+            if marked.is_none() {
+                marked = Some(match dirty.get_item(partition)? {
+                    Some(found) => found.cast_into::<PySet>()?,
+                    None => {
+                        let made = PySet::empty(py)?;
+                        dirty.set_item(partition, &made)?;
+                        made
+                    }
+                });
+            }
+            marked.as_ref().expect("set above").add(&uid)?;
+            index += 1;
+        }
+        Ok((index, repeats))
     }
 
     /// When the owner must next look at the window after `after_ms`: a held condition

@@ -1,16 +1,27 @@
 """The worker's handler logic in memory: records in, records to publish out."""
 
+import asyncio
 import base64
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
+from stream_health.domain.conditions import (
+    ConditionSet,
+    ReconnectCondition,
+    StateCondition,
+    Threshold,
+)
 from stream_health.domain.stream import Rules
-from stream_health_worker.apply import Work
+from stream_health_worker.apply import Op, Work
 from stream_health_worker.outputs import change_event_id, iso_ms
 from stream_health_worker.owner import WindowOwner
+from stream_health_worker.schemas.events import EventKind, MediaEvent
+from stream_health_worker.schemas.signals import Recheck
 from tests.records import Record
 
 NOW_MS = 1_795_000_000_000
@@ -165,3 +176,84 @@ async def test_a_later_event_of_the_server_keeps_the_statistics_of_its_pulse() -
     seen = work.servers["ms1"]
     assert (seen.at_ms, seen.event_type) == (NOW_MS - 500, "stream:reconnect")
     assert seen.extra == stats
+
+
+class _DomainOnly:
+    """Compiled rules whose apply run takes nothing: every op goes through the domain."""
+
+    def __init__(self, compiled: Any) -> None:
+        self._compiled = compiled
+
+    def apply_run(self, ops: list[Any], start: int, *_: Any) -> tuple[int, int]:
+        return start, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._compiled, name)
+
+
+_UIDS = ("u1", "u2", "u3")
+_SHORT = Rules(
+    ConditionSet(
+        (
+            ReconnectCondition("incorrect", Threshold(1, 2_000, 1)),
+            ReconnectCondition("problematic", Threshold(3, 1_000, 2)),
+            StateCondition("disabled", "disabled"),
+        )
+    )
+)
+
+
+@st.composite
+def _ops(draw: st.DrawFn) -> tuple[int, Op]:
+    """One op of a batch: mostly reconnections and state reports, some presence events and
+    re-checks; ids from a small pool, so some repeat; times around the batches' clocks."""
+    uid = draw(st.sampled_from(_UIDS))
+    partition = _UIDS.index(uid) % 2
+    kind = draw(
+        st.sampled_from(
+            [EventKind.RECONNECT] * 4 + [EventKind.STATE] * 2 + [EventKind.CREATE, EventKind.DELETE]
+        )
+        | st.just(None)
+    )
+    if kind is None:
+        return partition, Recheck(uid=uid)
+    at_ms = NOW_MS + draw(st.integers(-3_000, 6_000))
+    counters = draw(st.one_of(st.tuples(st.none(), st.none()), st.tuples(*[st.integers(0, 9)] * 2)))
+    return partition, MediaEvent(
+        kind,
+        "ms1",
+        at_ms,
+        draw(st.integers(0, 12)),
+        uid,
+        draw(st.sampled_from(["disabled", "running"])) if kind is EventKind.STATE else None,
+        *counters,
+    )
+
+
+@settings(deadline=None, max_examples=300)
+@given(batches=st.lists(st.lists(_ops(), max_size=12), min_size=1, max_size=5))
+def test_the_compiled_runs_apply_a_batch_as_the_domain_does_op_by_op(
+    batches: list[list[tuple[int, Op]]],
+) -> None:
+    # Batches a second apart: held conditions drain between them, and the run must stop at
+    # the ops that drain first (the domain's) and take the ones after.
+    owners = []
+    for compiled in (True, False):
+        owner = WindowOwner(rules=_SHORT, owned_topics=TOPICS.owned_by_stream)
+        if not compiled:
+            owner.compiled = _DomainOnly(owner.compiled)  # type: ignore[assignment]
+        owners.append(owner)
+    for number, batch in enumerate(batches):
+        works = []
+        for owner in owners:
+            work = Work(owner, topics=TOPICS, now_ms=NOW_MS + 1_000 * number)
+            for partition, op in batch:
+                work._want(partition, op.uid or "", op)
+            asyncio.run(work.apply(EmptyDatabase()))
+            works.append(work)
+        fast, slow = works
+        assert fast.changes == slow.changes
+        assert [r.value for r in fast.outgoing] == [r.value for r in slow.outgoing]
+        assert fast.dirty == slow.dirty
+        assert fast.duplicates == slow.duplicates
+        assert owners[0].windows == owners[1].windows
