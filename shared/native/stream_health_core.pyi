@@ -15,11 +15,26 @@ class EventReader(Generic[_Event]):
         event_type: Callable[..., _Event],
         kinds: dict[str, object],
         needs_state: str,
+        reconnect_name: str,
         max_int: int,
         earliest_ms: int,
         latest_ms: int,
     ) -> None: ...
     def read(self, value: bytes) -> _Event | None: ...
+    def route_run(
+        self,
+        records: list[Any],
+        start: int,
+        topic: str,
+        now_ms: int,
+        max_skew_ms: int,
+        ops: list[tuple[int, str, Any]],
+        wanted: dict[int, set[str]],
+        latest: dict[str, tuple[int, Any]],
+        applied: dict[tuple[str, str], int],
+    ) -> tuple[int, int]:
+        """`records[start:]` of `topic` routed as `Work.media_event` does while `read` takes
+        their values: (index of the first left to Python, how many times were clamped)."""
 
 @final
 class Timer:

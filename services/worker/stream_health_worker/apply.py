@@ -20,7 +20,7 @@ from stream_health_worker import outputs
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import RawRecord
 from stream_health_worker.schemas.errors import Rejected, guarded
-from stream_health_worker.schemas.events import EventKind, MediaEvent, parse_event
+from stream_health_worker.schemas.events import EventKind, MediaEvent, parse_event, route_run
 from stream_health_worker.schemas.signals import CountedReconnect, Recheck, parse_signal
 
 Op = MediaEvent | Recheck | CountedReconnect
@@ -84,6 +84,26 @@ class Work:
         for uid, at_ms, event_id in counted:
             signal = CountedReconnect(uid=uid, at_ms=at_ms, event_id=event_id)
             self.outgoing.append(outputs.signal(signal, topic=self.topics.signals))
+
+    def media_run(
+        self, records: list[RawRecord], start: int, applied: Counter[tuple[str, str]]
+    ) -> int:
+        """Route `records[start:]` of the media-events topic as `media_event` does, counted in
+        `applied`, while they are plainly valid stream events (compiled, one call for the
+        run: shared/native/src/events.rs); the index of the first record left to Python."""
+        index, skewed = route_run(
+            records,
+            start,
+            self.topics.media_events,
+            self.now_ms,
+            self.rules.max_future_skew_ms,
+            self.ops,
+            self.wanted,
+            self._latest,
+            applied,
+        )
+        self.skewed += skewed
+        return index
 
     def media_event(self, record: RawRecord) -> str:
         """Route one media-server event; returns its type for the counters."""

@@ -270,9 +270,15 @@ def _route(
 ) -> None:
     media = TopicRole.MEDIA_EVENTS  # not per record: an enum member read through its class
     roles = ctx.roles
-    for record in records:
-        kind = work.media_event(record) if roles[record.topic] is media else work.signal(record)
-        applied[(record.topic, kind)] += 1
+    index = 0
+    while index < len(records):
+        # Runs of plain stream events in one compiled call; the record it stops at here.
+        index = work.media_run(records, index, applied)
+        if index < len(records):
+            record = records[index]
+            kind = work.media_event(record) if roles[record.topic] is media else work.signal(record)
+            applied[(record.topic, kind)] += 1
+            index += 1
 
 
 async def commit_batch(

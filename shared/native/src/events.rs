@@ -11,8 +11,9 @@ use std::collections::HashMap;
 
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -81,6 +82,7 @@ pub struct EventReader {
     event_type: Py<PyAny>,
     kinds: HashMap<String, Py<PyAny>>,
     needs_state: String,
+    reconnect_name: String,
     max_int: u64,
     earliest_ms: i64,
     latest_ms: i64,
@@ -92,13 +94,15 @@ pub struct EventReader {
 impl EventReader {
     /// `event_type` is called with (kind, server, at_ms, event_id, uid, state, attempt,
     /// total); `kinds` maps the event names read here to their `kind`; an event named
-    /// `needs_state` must carry `data.state`. Integers above `max_int` and instants outside
+    /// `needs_state` must carry `data.state`; `reconnect_name` names the reconnections (a
+    /// routed one carries its clamped time). Integers above `max_int` and instants outside
     /// [earliest_ms, latest_ms) are left to Python.
     #[new]
     fn new(
         event_type: Py<PyAny>,
         kinds: &Bound<'_, PyDict>,
         needs_state: String,
+        reconnect_name: String,
         max_int: u64,
         earliest_ms: i64,
         latest_ms: i64,
@@ -107,6 +111,7 @@ impl EventReader {
             event_type,
             kinds: kinds.extract()?,
             needs_state,
+            reconnect_name,
             max_int,
             earliest_ms,
             latest_ms,
@@ -117,43 +122,134 @@ impl EventReader {
 
     /// The `MediaEvent` of `value`, or None to let Python decide.
     fn read(&mut self, py: Python<'_>, value: &[u8]) -> PyResult<Option<Py<PyAny>>> {
-        // Escapes are rare in events and are where JSON parsers differ most (a NUL, a lone
-        // surrogate): anything with a backslash goes to Python. Checking UTF-8 here means
-        // fields this reader skips are checked too, as orjson checks them.
-        if value.contains(&b'\\') {
-            return Ok(None);
+        match self.decode(py, value) {
+            Some(read) => Ok(Some(self.event(py, &read, read.at_ms)?)),
+            None => Ok(None),
         }
-        let Ok(text) = std::str::from_utf8(value) else {
-            return Ok(None);
-        };
-        let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(text) else {
-            return Ok(None);
-        };
-        let Some(plain) = self.plain(py, &envelope) else {
-            return Ok(None);
-        };
-        let server = self.server(py, plain.server);
-        let identity = mix(server.hashed, plain.pid, plain.seq);
-        let server = server.lowered.clone_ref(py);
-        let uid = PyString::new(py, &plain.uid.to_ascii_lowercase());
-        let state = plain.state.map(|state| self.state(py, state));
-        let args = (
-            plain.kind,
-            server,
-            plain.at_ms,
-            identity,
-            uid,
-            state,
-            plain.attempt,
-            plain.total,
-        );
-        Ok(Some(self.event_type.call1(py, args)?))
     }
+
+    /// Route `records[start..]` while each is a record of `topic` whose value `read` takes,
+    /// as `Work.media_event` does: its time clamped to `now_ms` when more than `max_skew_ms`
+    /// ahead (a reconnection then carries the clamped time); `latest[server]` becomes
+    /// (time, kind) unless it holds a later time; `(partition, uid, event)` joins `ops` and
+    /// the uid `wanted[partition]` (a set, made if missing); `applied[(topic, event type)]`
+    /// counts it. Returns the index of the first record left to Python (`len(records)`: none)
+    /// and how many times were clamped.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (records, start, topic, now_ms, max_skew_ms, ops, wanted, latest, applied))]
+    fn route_run(
+        &mut self,
+        records: &Bound<'_, PyList>,
+        start: usize,
+        topic: &Bound<'_, PyString>,
+        now_ms: i64,
+        max_skew_ms: i64,
+        ops: &Bound<'_, PyList>,
+        wanted: &Bound<'_, PyDict>,
+        latest: &Bound<'_, PyDict>,
+        applied: &Bound<'_, PyDict>,
+    ) -> PyResult<(usize, usize)> {
+        let py = records.py();
+        let mut skewed = 0;
+        let mut counted: HashMap<String, usize> = HashMap::new();
+        let mut index = start;
+        while index < records.len() {
+            let record = records.get_item(index)?;
+            let from = record.getattr(intern!(py, "topic"))?;
+            if !(from.is(topic) || from.eq(topic)?) {
+                break;
+            }
+            let value = record.getattr(intern!(py, "value"))?;
+            let Ok(value) = value.cast::<PyBytes>() else {
+                break;
+            };
+            let Some(read) = self.decode(py, value.as_bytes()) else {
+                break;
+            };
+            // `Rules.clamp`: only counting is clamped; state, presence and counters keep
+            // the event's own time (newest wins on it).
+            let (at_ms, clamped) = if read.at_ms > now_ms.saturating_add(max_skew_ms) {
+                (now_ms, true)
+            } else {
+                (read.at_ms.max(0), false)
+            };
+            skewed += usize::from(clamped);
+            let newer = match latest.get_item(&read.server)? {
+                None => true,
+                Some(held) => at_ms >= held.get_item(0)?.extract::<i64>()?,
+            };
+            if newer {
+                let seen = PyTuple::new(
+                    py,
+                    [
+                        at_ms.into_pyobject(py)?.into_any(),
+                        read.kind.bind(py).clone(),
+                    ],
+                )?;
+                latest.set_item(&read.server, seen)?;
+            }
+            let event_at = if clamped && read.name == self.reconnect_name {
+                at_ms
+            } else {
+                read.at_ms
+            };
+            let event = self.event(py, &read, event_at)?;
+            let partition = record.getattr(intern!(py, "partition"))?;
+            let uids = match wanted.get_item(&partition)? {
+                Some(uids) => uids.cast_into::<PySet>()?,
+                None => {
+                    let made = PySet::empty(py)?;
+                    wanted.set_item(&partition, &made)?;
+                    made
+                }
+            };
+            uids.add(&read.uid)?;
+            ops.append(PyTuple::new(
+                py,
+                [
+                    partition,
+                    read.uid.bind(py).clone().into_any(),
+                    event.into_bound(py),
+                ],
+            )?)?;
+            *counted.entry(read.name.to_owned()).or_default() += 1;
+            index += 1;
+        }
+        for (name, count) in counted {
+            let key = PyTuple::new(
+                py,
+                [
+                    topic.clone().into_any(),
+                    PyString::new(py, &name).into_any(),
+                ],
+            )?;
+            let before: usize = match applied.get_item(&key)? {
+                Some(before) => before.extract()?,
+                None => 0,
+            };
+            applied.set_item(key, before + count)?;
+        }
+        Ok((index, skewed))
+    }
+}
+
+/// A plainly valid stream event, decoded.
+struct Read<'e> {
+    kind: Py<PyAny>,
+    name: &'e str,
+    server: Py<PyString>,
+    at_ms: i64,
+    identity: u64,
+    uid: Py<PyString>,
+    state: Option<Py<PyString>>,
+    attempt: Option<u64>,
+    total: Option<u64>,
 }
 
 /// The checked fields of a plainly valid stream event.
 struct Plain<'e> {
     kind: Py<PyAny>,
+    name: &'e str,
     server: &'e str,
     pid: u64,
     seq: u64,
@@ -165,6 +261,50 @@ struct Plain<'e> {
 }
 
 impl EventReader {
+    /// The event of `value` if it is plainly valid (see the module's doc), else None.
+    fn decode<'v>(&mut self, py: Python<'_>, value: &'v [u8]) -> Option<Read<'v>> {
+        // Escapes are rare in events and are where JSON parsers differ most (a NUL, a lone
+        // surrogate): anything with a backslash goes to Python. Checking UTF-8 here means
+        // fields this reader skips are checked too, as orjson checks them.
+        if value.contains(&b'\\') {
+            return None;
+        }
+        let text = std::str::from_utf8(value).ok()?;
+        let envelope = serde_json::from_str::<Envelope<'_>>(text).ok()?;
+        let plain = self.plain(py, &envelope)?;
+        let server = self.server(py, plain.server);
+        let identity = mix(server.hashed, plain.pid, plain.seq);
+        let server = server.lowered.clone_ref(py);
+        let uid = PyString::new(py, &plain.uid.to_ascii_lowercase()).unbind();
+        let state = plain.state.map(|state| self.state(py, state));
+        Some(Read {
+            kind: plain.kind,
+            name: plain.name,
+            server,
+            at_ms: plain.at_ms,
+            identity,
+            uid,
+            state,
+            attempt: plain.attempt,
+            total: plain.total,
+        })
+    }
+
+    /// The `MediaEvent` of `read`, stamped `at_ms`.
+    fn event(&self, py: Python<'_>, read: &Read<'_>, at_ms: i64) -> PyResult<Py<PyAny>> {
+        let args = (
+            read.kind.clone_ref(py),
+            read.server.clone_ref(py),
+            at_ms,
+            read.identity,
+            read.uid.clone_ref(py),
+            read.state.as_ref().map(|state| state.clone_ref(py)),
+            read.attempt,
+            read.total,
+        );
+        self.event_type.call1(py, args)
+    }
+
     fn plain<'e>(&self, py: Python<'_>, envelope: &Envelope<'e>) -> Option<Plain<'e>> {
         let (event, kind) = self.kinds.get_key_value(envelope.event?)?;
         let server = envelope.server?;
@@ -201,6 +341,7 @@ impl EventReader {
         }
         Some(Plain {
             kind: kind.clone_ref(py),
+            name: envelope.event?,
             server,
             pid,
             seq,

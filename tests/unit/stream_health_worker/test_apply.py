@@ -2,6 +2,8 @@
 
 import asyncio
 import base64
+from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -17,9 +19,12 @@ from stream_health.domain.conditions import (
     Threshold,
 )
 from stream_health.domain.stream import Rules
+from stream_health_worker import outputs
 from stream_health_worker.apply import Op, Work
+from stream_health_worker.ingest import _route
 from stream_health_worker.outputs import change_event_id, iso_ms
 from stream_health_worker.owner import WindowOwner
+from stream_health_worker.records import topic_roles
 from stream_health_worker.schemas.events import EventKind, MediaEvent
 from stream_health_worker.schemas.signals import Recheck
 from tests.records import Record
@@ -257,3 +262,63 @@ def test_the_compiled_runs_apply_a_batch_as_the_domain_does_op_by_op(
         assert fast.dirty == slow.dirty
         assert fast.duplicates == slow.duplicates
         assert owners[0].windows == owners[1].windows
+
+
+_KINDS = ["stream:reconnect"] * 4 + ["stream:state", "stream:create", "service:pulse", "camera:x"]
+
+
+@st.composite
+def _records(draw: st.DrawFn, offset: int) -> Record:
+    """A record of the media-events topic (mostly plainly valid stream events; also pulses,
+    unknown types, invalid or unreadable values, times far ahead) or a signal."""
+    uid = draw(st.sampled_from(["u1", "U2", "u3"]))
+    partition = draw(st.integers(0, 1))
+    if draw(st.integers(0, 9)) == 0:
+        value = outputs.signal(Recheck(uid=uid.lower()), topic=TOPICS.signals).value
+        return Record(TOPICS.signals, partition, offset, uid.encode(), value)
+    at_ms = NOW_MS + draw(st.sampled_from([-5_000, -1, 0, 299_999, 300_001, 3_600_000]))
+    timestamp: object = draw(
+        st.sampled_from([at_ms / 1000, iso_ms(at_ms), at_ms // 1000, "yesterday"])
+    )
+    body: dict[str, object] = {
+        "event": draw(st.sampled_from(_KINDS)),
+        "server": draw(st.sampled_from(["ms1", "MS1", "ms2"])),
+        "pid": 1,
+        "seq": draw(st.integers(0, 5)),
+        "timestamp": timestamp,
+        "data": draw(
+            st.sampled_from(
+                [{"uid": uid, "state": "disabled"}, {"uid": uid}, {"state": "x"}, {"cpu": 1.5}]
+            )
+        ),
+    }
+    raw: bytes | None = draw(st.sampled_from([orjson.dumps(body)] * 6 + [b"{", b'"x"', None]))
+    return Record(TOPICS.media_events, partition, offset, uid.encode(), raw)
+
+
+@settings(deadline=None, max_examples=300)
+@given(data=st.data(), size=st.integers(0, 20))
+def test_the_compiled_routing_runs_route_a_batch_as_python_does_record_by_record(
+    data: st.DataObject, size: int
+) -> None:
+    records = [data.draw(_records(offset)) for offset in range(size)]
+    ctx = SimpleNamespace(roles=topic_roles(TOPICS))
+    fast, fast_applied = _work(), Counter[tuple[str, str]]()
+    _route(ctx, records, fast, fast_applied)  # type: ignore[arg-type]
+    slow, slow_applied = _work(), Counter[tuple[str, str]]()
+    for record in records:
+        route = slow.media_event if record.topic == TOPICS.media_events else slow.signal
+        slow_applied[(record.topic, route(record))] += 1
+
+    assert fast.ops == slow.ops
+    assert all(type(a) is type(b) for (_, _, a), (_, _, b) in zip(fast.ops, slow.ops, strict=True))
+    assert fast.wanted == slow.wanted
+    assert fast_applied == slow_applied
+    assert all(type(kind) is str for _, kind in fast_applied)
+    assert fast.servers == slow.servers
+    assert (fast.skewed, fast.unknown, fast.dead_letters) == (
+        slow.skewed,
+        slow.unknown,
+        slow.dead_letters,
+    )
+    assert fast.outgoing == slow.outgoing

@@ -263,11 +263,14 @@ _READER = EventReader(
     MediaEvent,
     {kind.value: kind for kind in STREAM_KINDS},
     EventKind.STATE.value,
+    EventKind.RECONNECT.value,
     MAX_INT,
     EARLIEST_MS,
     LATEST_MS,
 )
 _read = _READER.read
+# Runs of plainly valid stream events, routed in one call: `Work.media_run`.
+route_run = _READER.route_run
 
 
 def parse_event(value: bytes | None) -> MediaEvent | str:
