@@ -1,10 +1,11 @@
 """The compiled parts of stream-health's worker (shared/native/src): faster paths to results
 the Python code also computes, and which the property tests compare with it."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, final
 
 _Event = TypeVar("_Event")
+_Record = TypeVar("_Record")
 
 @final
 class EventReader(Generic[_Event]):
@@ -103,6 +104,18 @@ class CompiledRules:
 
     def next_wake_ms(self, window: Any, after_ms: int) -> int | None:
         """`classify.next_wake_ms(window, rules, after_ms=after_ms)`."""
+
+def first_offsets(records: Iterable[Any]) -> dict[tuple[str, int], int]:
+    """Each (topic, partition) of `records` and its lowest offset there."""
+
+def fresh(
+    records: Iterable[_Record],
+    stored: Mapping[tuple[str, int], tuple[int, ...]],
+    next_offsets: dict[tuple[str, int], int],
+    skipped: dict[str, int],
+) -> list[_Record]:
+    """The records at or past `max(stored[tp][0], next_offsets.get(tp, 0))`, in order; the
+    others count in `skipped[topic]`; a kept one moves `next_offsets[tp]` past it."""
 
 def state_change_value(
     namespace: bytes,

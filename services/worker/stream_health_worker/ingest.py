@@ -42,6 +42,7 @@ from stream_health.db.windows import (
 from stream_health.domain.classify import shown_counts
 from stream_health.domain.conditions import conditions_from_data, conditions_to_data
 from stream_health.domain.stream import Rules, StreamWindow
+from stream_health_core import first_offsets, fresh
 from stream_health_worker.apply import Work
 from stream_health_worker.owner import ListDirty, WindowOwner
 from stream_health_worker.records import RawRecord, TopicRole, record_type
@@ -110,15 +111,9 @@ async def lock_offsets(
 def _fresh(
     records: Sequence[RawRecord], stored: Mapping[tuple[str, int], Position], result: BatchResult
 ) -> list[RawRecord]:
-    fresh = []
-    for record in records:
-        key = (record.topic, record.partition)
-        if record.offset < max(stored[key].offset, result.next_offsets.get(key, 0)):
-            result.skipped[record.topic] += 1
-            continue
-        fresh.append(record)
-        result.next_offsets[key] = record.offset + 1
-    return fresh
+    """The records not applied before (at or past where their partition stands), in order;
+    the others counted as skipped. One compiled pass (shared/native/src/batches.rs)."""
+    return fresh(records, stored, result.next_offsets, result.skipped)
 
 
 async def _apply_inventory(
@@ -206,7 +201,7 @@ class PreparedBatch:
 def _stream_keys(ctx: WorkerContext, records: Sequence[RawRecord]) -> set[tuple[str, int]]:
     """Every co-partitioned (topic, partition) of the stream partitions `records` touch."""
     owned = ctx.topics.owned_by_stream
-    partitions = {r.partition for r in records if r.topic in owned}
+    partitions = {p for t, p in first_offsets(records) if t in owned}
     return {(t, p) for t in owned for p in partitions}
 
 

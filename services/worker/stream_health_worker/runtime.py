@@ -17,6 +17,7 @@ from stream_health.config.settings import BATCH_RECORDS
 from stream_health.db.engine import driver_connection
 from stream_health.db.windows import condition_counts
 from stream_health.tracing import traced_records
+from stream_health_core import first_offsets
 from stream_health_worker.apply import Work
 from stream_health_worker.gate import CommitGate, Starts
 from stream_health_worker.gauges import refresh_outbox, refresh_server_streams
@@ -332,12 +333,8 @@ def _observe_lag(
 
 
 def _starts(batch: Sequence[Any]) -> dict[tuple[str, int], int]:
-    """Each partition's first offset in `batch`."""
-    starts: dict[tuple[str, int], int] = {}
-    for record in batch:
-        tp = (record.topic, record.partition)
-        starts[tp] = min(starts.get(tp, record.offset), record.offset)
-    return starts
+    """Each partition's first offset in `batch` (one compiled pass)."""
+    return first_offsets(batch)
 
 
 def _merge_rewinds(rewinds: dict[tuple[str, int], int], starts: Starts) -> None:

@@ -6,6 +6,7 @@
 
 use pyo3::prelude::*;
 
+mod batches;
 mod changes;
 mod events;
 mod instants;
@@ -19,6 +20,8 @@ fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<events::EventReader>()?;
     module.add_class::<timer::Timer>()?;
     module.add_class::<rules::CompiledRules>()?;
+    module.add_function(wrap_pyfunction!(batches::first_offsets, module)?)?;
+    module.add_function(wrap_pyfunction!(batches::fresh, module)?)?;
     module.add_function(wrap_pyfunction!(changes::state_change_value, module)?)?;
     module.add_function(wrap_pyfunction!(rows::window_copy, module)?)?;
     module.add_function(wrap_pyfunction!(events::event_id, module)?)?;
