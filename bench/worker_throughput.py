@@ -25,7 +25,7 @@ from bench import kafka_io, pg, report
 from bench.events import Generator, Tally, build_fleet
 from bench.measure import WorkerError, WorkerSpec, idle_rss, run_worker
 from bench.profiling import profiled, top_cumulative
-from bench.source import export_revision
+from bench.source import compile_bytecode, export_revision, package_roots
 from stream_health.config.settings import TopicNames, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -436,6 +436,7 @@ async def amain(options: Options) -> int:
             commit, run.pythonpath = export_revision(REPO, options.worker_ref, Path(src))
             run.worker_code = f"git {options.worker_ref} = {commit[:10]}"
         say(f"worker code: {run.worker_code}")
+        compile_bytecode(run.pythonpath or package_roots(REPO))
         try:
             doc, repeats = await benchmark(run)
         finally:
