@@ -189,7 +189,12 @@ class WindowOwner:
         `refreshed`: those of them whose inventory changed."""
         for partition, uids in dirty.items():
             if partition in self.owned:
-                self._list_dirty.setdefault(partition, set()).update(uids)
+                # The windows' own uids: an event's equal copy would be held until the flush,
+                # a second string per stream (a set keeps the element it already has).
+                windows = self._cache.get(partition, {})
+                self._list_dirty.setdefault(partition, set()).update(
+                    windows[uid].uid if uid in windows else uid for uid in uids
+                )
                 self._facts_stale.update(uid for uid in uids if uid in refreshed)
 
     @property

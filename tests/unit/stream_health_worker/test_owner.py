@@ -26,6 +26,20 @@ def test_a_flush_takes_the_flagged_windows_and_those_stored_meanwhile_stay_behin
     assert owner.take({0, 1}, found={}).windows == {0: {"b", "d"}, 1: set()}
 
 
+def test_windows_stored_after_a_flush_are_held_by_their_own_uid_not_the_events_copy() -> None:
+    owner = _owner(0)
+    own = "".join(["u", "1"])  # the window's string
+    owner.windows[0] = {own: StreamWindow(own)}
+    owner.stored({0: {own}})
+    owner.take({0}, found={})
+
+    copy = "".join(["u", "1"])  # an equal string from a later batch's event
+    owner.stored({0: {copy}})
+
+    [held] = owner.take({0}, found={}).windows[0]
+    assert held is own
+
+
 def test_facts_rows_are_rewritten_for_rechecked_streams_and_those_found_flagged() -> None:
     owner = _owner(0, 1)
     owner.stored({0: {"a", "b"}}, refreshed={"b", "elsewhere"})
