@@ -11,14 +11,17 @@ use std::collections::HashMap;
 
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
+use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple, PyType};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::instants::{iso_millis, number_millis};
 
+// The fields of the event tuple (`MediaEvent`).
+const EVENT_FIELDS: usize = 9;
 const MAX_UID: usize = 64;
 const MAX_STATE: usize = 64;
 const MAX_SERVER: usize = 253;
@@ -79,6 +82,7 @@ struct Server {
 /// Reads media-server events into the worker's `MediaEvent` tuples (see the module's doc).
 #[pyclass(module = "stream_health_core")]
 pub struct EventReader {
+    tuple_new: Py<PyAny>,
     event_type: Py<PyAny>,
     kinds: HashMap<String, Py<PyAny>>,
     needs_state: String,
@@ -92,8 +96,9 @@ pub struct EventReader {
 
 #[pymethods]
 impl EventReader {
-    /// `event_type` is called with (kind, server, at_ms, event_id, uid, state, attempt,
-    /// total); `kinds` maps the event names read here to their `kind`; an event named
+    /// `event_type` is a named tuple of (kind, server, at_ms, event_id, uid, state, attempt,
+    /// total, extra), made as `tuple.__new__` makes it (its own `__new__`, Python code, would
+    /// cost more than the rest of a read); `kinds` maps the event names read here to their `kind`; an event named
     /// `needs_state` must carry `data.state`; `reconnect_name` names the reconnections (a
     /// routed one carries its clamped time). Integers above `max_int` and instants outside
     /// [earliest_ms, latest_ms) are left to Python.
@@ -107,7 +112,23 @@ impl EventReader {
         earliest_ms: i64,
         latest_ms: i64,
     ) -> PyResult<Self> {
+        let py = kinds.py();
+        let fields: usize = event_type.bind(py).getattr(intern!(py, "_fields"))?.len()?;
+        if fields != EVENT_FIELDS
+            || !event_type
+                .bind(py)
+                .cast::<PyType>()?
+                .is_subclass_of::<PyTuple>()?
+        {
+            return Err(PyTypeError::new_err(
+                "event_type: a named tuple of 9 fields",
+            ));
+        }
         Ok(Self {
+            tuple_new: py
+                .get_type::<PyTuple>()
+                .getattr(intern!(py, "__new__"))?
+                .unbind(),
             event_type,
             kinds: kinds.extract()?,
             needs_state,
@@ -292,17 +313,26 @@ impl EventReader {
 
     /// The `MediaEvent` of `read`, stamped `at_ms`.
     fn event(&self, py: Python<'_>, read: &Read<'_>, at_ms: i64) -> PyResult<Py<PyAny>> {
-        let args = (
-            read.kind.clone_ref(py),
-            read.server.clone_ref(py),
-            at_ms,
-            read.identity,
-            read.uid.clone_ref(py),
-            read.state.as_ref().map(|state| state.clone_ref(py)),
-            read.attempt,
-            read.total,
-        );
-        self.event_type.call1(py, args)
+        let fields = PyTuple::new(
+            py,
+            [
+                read.kind.clone_ref(py).into_bound(py),
+                read.server.clone_ref(py).into_bound(py).into_any(),
+                at_ms.into_pyobject(py)?.into_any(),
+                read.identity.into_pyobject(py)?.into_any(),
+                read.uid.clone_ref(py).into_bound(py).into_any(),
+                read.state
+                    .as_ref()
+                    .map(|state| state.clone_ref(py))
+                    .into_pyobject(py)?
+                    .into_any(),
+                read.attempt.into_pyobject(py)?.into_any(),
+                read.total.into_pyobject(py)?.into_any(),
+                py.None().into_bound(py),
+            ],
+        )?;
+        self.tuple_new
+            .call1(py, (self.event_type.clone_ref(py), fields))
     }
 
     fn plain<'e>(&self, py: Python<'_>, envelope: &Envelope<'e>) -> Option<Plain<'e>> {
