@@ -2,7 +2,7 @@
 the Python code also computes, and which the property tests compare with it."""
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar, final
+from typing import Any, Generic, Self, TypeVar, final
 
 _Event = TypeVar("_Event")
 _Record = TypeVar("_Record")
@@ -36,6 +36,44 @@ class EventReader(Generic[_Event]):
     ) -> tuple[int, int]:
         """`records[start:]` of `topic` routed as `Work.media_event` does while `read` takes
         their values: (index of the first left to Python, how many times were clamped)."""
+
+class WindowState:
+    """A stream window's storage (`stream_health.domain.stream.StreamWindow` subclasses it
+    with defaults): each field as a slotted dataclass's attribute; equal when all are."""
+
+    uid: str
+    stamps: bytes
+    last_reconnect_ms: int | None
+    server_state: str | None
+    server_state_version: int
+    present: bool
+    presence_version: int
+    deleted_ms: int
+    reconnect_attempt: int | None
+    reconnect_total: int | None
+    counters_version: int
+    facts: Any
+    conditions: frozenset[str]
+    seq: int
+
+    def __new__(
+        cls,
+        uid: str,
+        stamps: bytes,
+        last_reconnect_ms: int | None,
+        server_state: str | None,
+        server_state_version: int,
+        present: bool,
+        presence_version: int,
+        deleted_ms: int,
+        reconnect_attempt: int | None,
+        reconnect_total: int | None,
+        counters_version: int,
+        facts: Any,
+        conditions: frozenset[str],
+        seq: int,
+        /,
+    ) -> Self: ...
 
 @final
 class Timer:

@@ -14,12 +14,14 @@ mod partitioning;
 mod rows;
 mod rules;
 mod timer;
+mod window;
 
 #[pymodule]
 fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<events::EventReader>()?;
     module.add_class::<timer::Timer>()?;
     module.add_class::<rules::CompiledRules>()?;
+    module.add_class::<window::WindowState>()?;
     module.add_function(wrap_pyfunction!(batches::first_offsets, module)?)?;
     module.add_function(wrap_pyfunction!(batches::fresh, module)?)?;
     module.add_function(wrap_pyfunction!(changes::state_change_value, module)?)?;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from stream_health.domain import window
 from stream_health.domain.conditions import (
@@ -12,6 +13,7 @@ from stream_health.domain.conditions import (
     StateCondition,
     Threshold,
 )
+from stream_health_core import WindowState
 
 ANY_CONDITION = "*"  # not a valid condition name: the list's "in any condition"
 
@@ -149,29 +151,106 @@ def version(at_ms: int, event_id: int) -> int:
     return (at_ms << 64) | event_id
 
 
-@dataclass(slots=True, eq=True)
-class StreamWindow:
-    """Everything the owner keeps per stream; memory stays bounded by the rules' capacity."""
+class StreamWindow(WindowState):
+    """Everything the owner keeps per stream; memory stays bounded by the rules' capacity.
+
+    Its storage is compiled (shared/native/src/window.rs): the integers live in the object,
+    not in int objects of their own, and a window is no container the collector walks. The
+    attributes read and write as those of a slotted dataclass; equal when every field is.
+    """
+
+    __slots__ = ()
 
     uid: str
-    stamps: bytes = window.EMPTY
-    last_reconnect_ms: int | None = None
-    server_state: str | None = None
-    server_state_version: int = -1
-    present: bool = True
-    presence_version: int = -1
-    deleted_ms: int = -1
-    reconnect_attempt: int | None = None
-    reconnect_total: int | None = None
-    counters_version: int = -1
-    facts: StreamFacts = UNKNOWN
-    conditions: frozenset[str] = frozenset()
-    seq: int = 0
+    stamps: bytes
+    last_reconnect_ms: int | None
+    server_state: str | None
+    server_state_version: int
+    present: bool
+    presence_version: int
+    deleted_ms: int
+    reconnect_attempt: int | None
+    reconnect_total: int | None
+    counters_version: int
+    facts: StreamFacts
+    conditions: frozenset[str]
+    seq: int
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as the dataclass was
+
+    def __new__(
+        cls,
+        uid: str,
+        *,
+        stamps: bytes = window.EMPTY,
+        last_reconnect_ms: int | None = None,
+        server_state: str | None = None,
+        server_state_version: int = -1,
+        present: bool = True,
+        presence_version: int = -1,
+        deleted_ms: int = -1,
+        reconnect_attempt: int | None = None,
+        reconnect_total: int | None = None,
+        counters_version: int = -1,
+        facts: StreamFacts = UNKNOWN,
+        conditions: frozenset[str] = frozenset(),
+        seq: int = 0,
+    ) -> StreamWindow:
+        return super().__new__(
+            cls,
+            uid,
+            stamps,
+            last_reconnect_ms,
+            server_state,
+            server_state_version,
+            present,
+            presence_version,
+            deleted_ms,
+            reconnect_attempt,
+            reconnect_total,
+            counters_version,
+            facts,
+            conditions,
+            seq,
+        )
 
     @property
     def eligible(self) -> bool:
         """Whether the stream may be in any condition at all (SPEC 2.2)."""
         return self.present and self.facts.enabled and self.facts.managed
+
+    def fields(self) -> dict[str, Any]:
+        """Every field by name, in declaration order."""
+        return {name: getattr(self, name) for name in WINDOW_FIELDS}
+
+    def replace(self, **changes: Any) -> StreamWindow:
+        """A copy, with `changes` (as `dataclasses.replace`)."""
+        return StreamWindow(**(self.fields() | changes))
+
+    def __copy__(self) -> StreamWindow:
+        return self.replace()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.fields().items())
+        return f"StreamWindow({shown})"
+
+
+WINDOW_FIELDS = (
+    "uid",
+    "stamps",
+    "last_reconnect_ms",
+    "server_state",
+    "server_state_version",
+    "present",
+    "presence_version",
+    "deleted_ms",
+    "reconnect_attempt",
+    "reconnect_total",
+    "counters_version",
+    "facts",
+    "conditions",
+    "seq",
+)
 
 
 @dataclass(frozen=True, slots=True)

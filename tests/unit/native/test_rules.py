@@ -4,7 +4,6 @@ a media-server reconnection: counters, then the reconnection), the state changes
 included, and every window's next wake-up computed both ways."""
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import TypeVar
 
 from hypothesis import event, given, settings
@@ -94,7 +93,7 @@ def test_a_reconnection_the_compiled_path_applies_is_applied_as_the_domain_does(
     ):
         at_ms, _ = rules.clamp(step.at_ms, now_ms=step.now_ms)
         attempt, total = data.draw(_counters)
-        before, compiled = replace(stream), replace(stream)
+        before, compiled = stream.replace(), stream.replace()
 
         applied = core.reconnect(compiled, at_ms, step.event_id, step.now_ms, attempt, total)
         if attempt is not None and total is not None:
@@ -113,7 +112,7 @@ def test_a_state_report_the_compiled_path_applies_is_applied_as_the_domain_does(
 ) -> None:
     for stream, rules, core, step in _replay(script, ServerState):
         attempt, total = data.draw(_counters)
-        before, compiled = replace(stream), replace(stream)
+        before, compiled = stream.replace(), stream.replace()
         # A fresh string each time, as each event decodes its own: both ways keep one copy.
         state = "".join(list(step.state))
 
@@ -178,7 +177,7 @@ def test_reconnections_of_a_stream_already_in_its_conditions_take_the_compiled_p
 def test_a_held_condition_no_longer_configured_is_left_to_the_domain() -> None:
     rules = _rules()
     stream = StreamWindow(UID, conditions=frozenset({"flaky"}))  # judged by other rules
-    before = replace(stream)
+    before = stream.replace()
 
     assert _compiled(rules).reconnect(stream, 30, 30, 30, None, None) is None
     assert stream == before

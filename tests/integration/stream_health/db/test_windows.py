@@ -20,19 +20,22 @@ from stream_health_core import window_copy
 
 _text = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=20)
 _int8 = st.integers(-(2**63), 2**63 - 1)
+# A window's optional integers stand above -2**63, which its storage takes for None
+# (shared/native/src/window.rs): the domain's are instants and counts, never negative.
+_optional = st.none() | st.integers(-(2**63) + 1, 2**63 - 1)
 _version = st.one_of(st.just(-1), st.integers(0, 2**127 - 2))
 _windows = st.builds(
     StreamWindow,
     uid=st.uuids().map(str) | _text.filter(bool),
     stamps=st.binary(max_size=16 * 15),
-    last_reconnect_ms=st.none() | _int8,
+    last_reconnect_ms=_optional,
     server_state=st.none() | _text,
     server_state_version=_version,
     present=st.booleans(),
     presence_version=_version,
     deleted_ms=_int8,
-    reconnect_attempt=st.none() | _int8,
-    reconnect_total=st.none() | _int8,
+    reconnect_attempt=_optional,
+    reconnect_total=_optional,
     counters_version=_version,
     facts=st.builds(
         StreamFacts,

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -94,7 +92,7 @@ RULES = Rules(
 
 def test_increased_thresholds_apply_to_cameras_with_increased_reconnect_time() -> None:
     stream = stream_with(10, 20, 30, 70)
-    increased = replace(stream, facts=StreamFacts(increased=True))
+    increased = stream.replace(facts=StreamFacts(increased=True))
 
     # At 75: normal counts (25, 75] -> 2 of 3; increased counts (-5, 75] -> 4 of 4.
     assert classify(stream, RULES, at_ms=75) == {"incorrect"}
@@ -116,7 +114,7 @@ def test_increased_thresholds_apply_to_cameras_with_increased_reconnect_time() -
     ],
 )
 def test_an_ineligible_stream_holds_no_condition(stream: StreamWindow) -> None:
-    eligible = replace(stream, present=True, facts=StreamFacts())
+    eligible = stream.replace(present=True, facts=StreamFacts())
 
     assert classify(stream, RULES, at_ms=30) == frozenset()
     assert classify(eligible, RULES, at_ms=30) == {"incorrect", "problematic", "disabled"}

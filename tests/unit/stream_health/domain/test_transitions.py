@@ -150,7 +150,7 @@ def test_a_signal_drains_first_so_changes_do_not_depend_on_timer_timing() -> Non
 def test_a_repeated_reconnect_changes_nothing() -> None:
     stream = StreamWindow(UID)
     reconnect(stream, 10, 1)
-    before = replace(stream)
+    before = stream.replace()
 
     outcome = on_reconnect(stream, RULES, at_ms=10, event_id=1, now_ms=15)
 
@@ -390,7 +390,7 @@ def run(script: Script) -> tuple[StreamWindow, list[StateChange]]:
     model = ModelStream(UID, script.rules)
     emitted: list[StateChange] = []
     for step in script.steps:
-        before = replace(stream)
+        before = stream.replace()
         rules, changes, duplicate = apply(stream, rules, step)
         expected, repeat = model.apply(step)
 
@@ -412,7 +412,7 @@ def run(script: Script) -> tuple[StreamWindow, list[StateChange]]:
         if duplicate:
             assert repeat, "the domain called a new signal a duplicate"
         if repeat:  # a repeat changes nothing beyond the drain every signal starts with
-            drained = replace(before)
+            drained = before.replace()
             if not isinstance(step, Counters):
                 drain(drained, rules, now_ms=step.now_ms)
             assert stream == drained
