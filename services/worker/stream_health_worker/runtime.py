@@ -37,6 +37,7 @@ from stream_health_worker.ingest import (
 from stream_health_worker.metrics import WorkerMetrics
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.relay import Relay
+from stream_health_worker.tuning import TRIM_INTERVAL_S, trim_allocator
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -75,6 +76,7 @@ class Runtime:
     _list_floor: float = field(default=0.0, init=False)  # the next flush, caught up
     _list_backlog: float = field(default=0.0, init=False)  # the next flush, behind
     _last_batch: float = field(default=0.0, init=False)
+    _trimmed: float = field(default=0.0, init=False)  # when the heap was last trimmed
     _behind: bool = field(default=False, init=False)  # the last batch was full
     _applying: bool = field(default=False, init=False)  # a batch is being applied
     # Where to re-read from after a failure (topic, partition) -> offset: a batch fetched
@@ -167,6 +169,9 @@ class Runtime:
         )
         self.relay.wake.set()
         self._last_batch = self.clock()
+        if self._last_batch - self._trimmed >= TRIM_INTERVAL_S:
+            self._trimmed = self._last_batch
+            trim_allocator()
         self._behind = count >= self.full_batch
         # Committed: from here on nothing may fail the batch (it would be re-read for nothing).
         try:

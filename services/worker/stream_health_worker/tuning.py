@@ -41,3 +41,22 @@ def tune_allocator() -> bool:
     if platform.libc_ver()[0] != "glibc":
         return False
     return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+# How often, at most, a worker applying batches gives its heap's free pages back (`trim`).
+TRIM_INTERVAL_S = 1.0
+
+
+def trim_allocator() -> bool:
+    """Give the free pages inside glibc's heap back to the system (`malloc_trim(0)`); False
+    where the C library is another.
+
+    A batch's medium-sized buffers (list and table arrays, values over pymalloc's 512 bytes,
+    the compiled code's own) come and go between the blocks that stay; the heap cannot shrink
+    past those, and its free room stays resident. In a benchmark-sized run that room was
+    about a fifth of the worker's RSS (21 of 89 MiB over 99k windows); one trim took 3 ms.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    ctypes.CDLL(None).malloc_trim(0)
+    return True
