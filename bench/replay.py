@@ -19,7 +19,9 @@ import gc
 import random
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any, TypeAlias
 
 import orjson
@@ -30,8 +32,10 @@ from stream_health.config.settings import Settings
 from stream_health_core import window_copy
 from stream_health_worker.app import build_rules
 from stream_health_worker.apply import Work
+from stream_health_worker.ingest import route
 from stream_health_worker.owner import WindowOwner
-from stream_health_worker.records import TopicRole, topic_roles
+from stream_health_worker.records import topic_roles
+from stream_health_worker.tuning import tune_collector
 
 BATCH = 10_000
 Rec: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -68,7 +72,7 @@ def replay(records: Sequence[Rec], settings: Settings) -> tuple[float, int, int]
     rules = build_rules(settings)
     topics = settings.topics
     owner = WindowOwner(rules=rules, owned_topics=topics.owned_by_stream)
-    roles = topic_roles(topics)
+    context = SimpleNamespace(roles=topic_roles(topics))  # all `route` reads of a context
     conn = NoDatabase()
     now_ms = time.time_ns() // 1_000_000
     changes = outgoing = 0
@@ -76,9 +80,7 @@ def replay(records: Sequence[Rec], settings: Settings) -> tuple[float, int, int]
     started = time.perf_counter()
     for first in range(0, len(records), BATCH):
         work = Work(owner, topics=topics, now_ms=now_ms)
-        for record in records[first : first + BATCH]:
-            if roles[record.topic] is TopicRole.MEDIA_EVENTS:
-                work.media_event(record)
+        route(context, list(records[first : first + BATCH]), work, Counter())  # type: ignore[arg-type]
         loop.run_until_complete(work.apply(conn))
         rows = owner.rows(work.dirty, now_ms=now_ms)
         window_copy(rows)  # the COPY data save_windows sends
@@ -114,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=options.seed,
         topic=settings.topics.media_events,
     )
-    gc.freeze()
+    tune_collector()  # the worker's collector: start-up frozen, its thresholds
     worker_s, baseline_s = [], []
     produced: set[tuple[int, int]] = set()
     for _ in range(options.repeats):

@@ -16,10 +16,11 @@ class EventReader(Generic[_Event]):
         event_type: Callable[..., _Event],
         kinds: dict[str, object],
         needs_state: str,
-        reconnect_name: str,
         max_int: int,
         earliest_ms: int,
         latest_ms: int,
+        *,
+        reconnect_name: str = "stream:reconnect",
     ) -> None: ...
     def read(self, value: bytes) -> _Event | None: ...
     def route_run(

@@ -247,7 +247,7 @@ async def prepare_batch(
                 read = {key: stored.get(key, _UNSTORED) for key in unknown}
                 owner.fence(read)  # a cache without a position is not to be trusted
                 assumed |= read
-            _route(ctx, _fresh(mine, assumed, result), work, result.applied)
+            route(ctx, _fresh(mine, assumed, result), work, result.applied)
             await work.apply(conn)
     windows = encode_windows(owner.rows(work.dirty, now_ms=now_ms))
     # The batch moves offsets, never epochs.
@@ -260,9 +260,10 @@ async def prepare_batch(
     return PreparedBatch(others, assumed, result, work, windows)
 
 
-def _route(
+def route(
     ctx: WorkerContext, records: list[RawRecord], work: Work, applied: Counter[tuple[str, str]]
 ) -> None:
+    """Hand each record of the stream topics to `work`, in order, counted in `applied`."""
     media = TopicRole.MEDIA_EVENTS  # not per record: an enum member read through its class
     roles = ctx.roles
     index = 0

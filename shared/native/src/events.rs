@@ -103,14 +103,16 @@ impl EventReader {
     /// routed one carries its clamped time). Integers above `max_int` and instants outside
     /// [earliest_ms, latest_ms) are left to Python.
     #[new]
+    #[pyo3(signature = (event_type, kinds, needs_state, max_int, earliest_ms, latest_ms, *,
+        reconnect_name = String::from("stream:reconnect")))]
     fn new(
         event_type: Py<PyAny>,
         kinds: &Bound<'_, PyDict>,
         needs_state: String,
-        reconnect_name: String,
         max_int: u64,
         earliest_ms: i64,
         latest_ms: i64,
+        reconnect_name: String,
     ) -> PyResult<Self> {
         let py = kinds.py();
         let fields: usize = event_type.bind(py).getattr(intern!(py, "_fields"))?.len()?;

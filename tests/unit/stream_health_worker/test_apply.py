@@ -21,7 +21,7 @@ from stream_health.domain.conditions import (
 from stream_health.domain.stream import Rules
 from stream_health_worker import outputs
 from stream_health_worker.apply import Op, Work
-from stream_health_worker.ingest import _route
+from stream_health_worker.ingest import route
 from stream_health_worker.outputs import change_event_id, iso_ms
 from stream_health_worker.owner import WindowOwner
 from stream_health_worker.records import topic_roles
@@ -304,11 +304,11 @@ def test_the_compiled_routing_runs_route_a_batch_as_python_does_record_by_record
     records = [data.draw(_records(offset)) for offset in range(size)]
     ctx = SimpleNamespace(roles=topic_roles(TOPICS))
     fast, fast_applied = _work(), Counter[tuple[str, str]]()
-    _route(ctx, records, fast, fast_applied)  # type: ignore[arg-type]
+    route(ctx, records, fast, fast_applied)  # type: ignore[arg-type]
     slow, slow_applied = _work(), Counter[tuple[str, str]]()
     for record in records:
-        route = slow.media_event if record.topic == TOPICS.media_events else slow.signal
-        slow_applied[(record.topic, route(record))] += 1
+        handle = slow.media_event if record.topic == TOPICS.media_events else slow.signal
+        slow_applied[(record.topic, handle(record))] += 1
 
     assert fast.ops == slow.ops
     assert all(type(a) is type(b) for (_, _, a), (_, _, b) in zip(fast.ops, slow.ops, strict=True))

@@ -263,10 +263,10 @@ _READER = EventReader(
     MediaEvent,
     {kind.value: kind for kind in STREAM_KINDS},
     EventKind.STATE.value,
-    EventKind.RECONNECT.value,
     MAX_INT,
     EARLIEST_MS,
     LATEST_MS,
+    reconnect_name=EventKind.RECONNECT.value,
 )
 _read = _READER.read
 # Runs of plainly valid stream events, routed in one call: `Work.media_run`.
