@@ -3,12 +3,14 @@
 //! `window_copy` writes, for each (partition, window, drain instant), the row that
 //! `stream_health.db.windows.to_row` builds (the reference model: the integration test loads
 //! both into PostgreSQL and compares what it stores), in `COLUMNS` order, straight from the
-//! window's attributes: no tuple per row, no per-field encoding in the driver.
+//! window's storage (`WindowState`): no tuple per row, no per-field encoding in the driver.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFrozenSet, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use crate::window::WindowState;
 
 const COLUMNS: i16 = 19;
 const TEXT_OID: i32 = 25;
@@ -55,8 +57,7 @@ impl Copy {
 }
 
 /// A version (-1: never written) as stored: version + 1, 16 bytes big-endian.
-fn version(window: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<[u8; VERSION_BYTES]> {
-    let value: i128 = window.getattr(name)?.extract()?;
+fn version(value: i128) -> PyResult<[u8; VERSION_BYTES]> {
     let stored = value
         .checked_add(1)
         .filter(|&stored| stored >= 0)
@@ -78,24 +79,18 @@ pub fn window_copy<'py>(
     for item in items.iter() {
         let item = item.cast_into::<PyTuple>()?;
         let partition: i32 = item.get_item(0)?.extract()?;
-        let window = item.get_item(1)?;
+        let window = item.get_item(1)?.cast_into::<WindowState>()?;
         let drain_at_ms: Option<i64> = item.get_item(2)?.extract()?;
-        let facts = window.getattr(intern!(py, "facts"))?;
+        let window = window.borrow();
+        let facts = window.facts.bind(py);
 
         copy.0.extend_from_slice(&COLUMNS.to_be_bytes());
-        let uid = window
-            .getattr(intern!(py, "uid"))?
-            .cast_into::<PyString>()?;
-        copy.field(uid.to_str()?.as_bytes());
+        copy.field(window.uid.bind(py).to_str()?.as_bytes());
         copy.field(&partition.to_be_bytes());
-        let stamps = window
-            .getattr(intern!(py, "stamps"))?
-            .cast_into::<PyBytes>()?;
-        copy.field(stamps.as_bytes());
-        let conditions = window
-            .getattr(intern!(py, "conditions"))?
-            .cast_into::<PyFrozenSet>()?;
-        let held: Vec<Bound<'py, PyString>> = conditions
+        copy.field(window.stamps.bind(py).as_bytes());
+        let held: Vec<Bound<'py, PyString>> = window
+            .conditions
+            .bind(py)
             .iter()
             .map(|name| name.cast_into::<PyString>().map_err(PyErr::from))
             .collect::<PyResult<_>>()?;
@@ -105,34 +100,22 @@ pub fn window_copy<'py>(
             .collect::<PyResult<Vec<&str>>>()?;
         names.sort_unstable(); // UTF-8 byte order is code point order: Python's sorted()
         copy.text_array(&names);
-        copy.int8(Some(window.getattr(intern!(py, "seq"))?.extract()?));
+        copy.int8(Some(window.seq));
         copy.int8(drain_at_ms);
-        copy.int8(
-            window
-                .getattr(intern!(py, "last_reconnect_ms"))?
-                .extract()?,
-        );
-        let state = window.getattr(intern!(py, "server_state"))?;
-        if state.is_none() {
-            copy.null();
-        } else {
-            copy.field(state.cast_into::<PyString>()?.to_str()?.as_bytes());
+        copy.int8(window.last_reconnect());
+        match &window.server_state {
+            None => copy.null(),
+            Some(state) => copy.field(state.bind(py).to_str()?.as_bytes()),
         }
-        copy.boolean(window.getattr(intern!(py, "present"))?.extract()?);
-        copy.int8(Some(window.getattr(intern!(py, "deleted_ms"))?.extract()?));
-        copy.int8(
-            window
-                .getattr(intern!(py, "reconnect_attempt"))?
-                .extract()?,
-        );
-        copy.int8(window.getattr(intern!(py, "reconnect_total"))?.extract()?);
+        copy.boolean(window.present);
+        copy.int8(Some(window.deleted_ms));
+        copy.int8(window.attempt());
+        copy.int8(window.total());
         let mut versions = [0u8; 3 * VERSION_BYTES];
-        versions[..VERSION_BYTES]
-            .copy_from_slice(&version(&window, intern!(py, "server_state_version"))?);
+        versions[..VERSION_BYTES].copy_from_slice(&version(window.server_state_version)?);
         versions[VERSION_BYTES..2 * VERSION_BYTES]
-            .copy_from_slice(&version(&window, intern!(py, "presence_version"))?);
-        versions[2 * VERSION_BYTES..]
-            .copy_from_slice(&version(&window, intern!(py, "counters_version"))?);
+            .copy_from_slice(&version(window.presence_version)?);
+        versions[2 * VERSION_BYTES..].copy_from_slice(&version(window.counters_version)?);
         copy.field(&versions);
         copy.int8(facts.getattr(intern!(py, "stream_id"))?.extract()?);
         copy.int8(facts.getattr(intern!(py, "camera_id"))?.extract()?);

@@ -18,6 +18,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
+use crate::window::{pack, WindowState};
+
 const ENTRY: usize = 16;
 const STAMP: usize = 8;
 
@@ -168,6 +170,7 @@ impl CompiledRules {
         total: Option<i64>,
     ) -> PyResult<Option<Py<PyAny>>> {
         let py = window.py();
+        let window = window.cast::<WindowState>()?;
         let (now, at) = (i128::from(now_ms), i128::from(at_ms));
         let Some(seen) = self.undrained(window, now)? else {
             return Ok(None);
@@ -180,7 +183,7 @@ impl CompiledRules {
 
         // Ignored while switched off or for what a delete cancelled.
         let enabled: bool = facts.getattr(intern!(py, "enabled"))?.extract()?;
-        let deleted_ms: i64 = window.getattr(intern!(py, "deleted_ms"))?.extract()?;
+        let deleted_ms = window.borrow().deleted_ms;
         if !(enabled && at_ms > deleted_ms) {
             counters.store(window)?;
             return Ok(verdict(py, false));
@@ -192,9 +195,7 @@ impl CompiledRules {
             counters.store(window)?;
             return Ok(verdict(py, true)); // a repeat
         };
-        let last: Option<i64> = window
-            .getattr(intern!(py, "last_reconnect_ms"))?
-            .extract()?;
+        let last = window.borrow().last_reconnect();
         let newest = last.map_or(at_ms, |last| last.max(at_ms));
 
         // A reconnection only raises counts: unless it can enter a condition, nothing changes.
@@ -207,12 +208,7 @@ impl CompiledRules {
         }
         let judged = if can_enter {
             // None: a held condition is no longer configured (the domain lists it as left).
-            let state = window.getattr(intern!(py, "server_state"))?;
-            let state = if state.is_none() {
-                None
-            } else {
-                Some(state.cast_into::<PyString>()?)
-            };
+            let state = (window.borrow().server_state.as_ref()).map(|state| state.bind(py).clone());
             let Some(judged) = self.judge(window, &seen, &grown, now, state)? else {
                 return Ok(None);
             };
@@ -221,8 +217,11 @@ impl CompiledRules {
             None
         };
         let grown = PyBytes::new(py, &grown);
-        window.setattr(intern!(py, "stamps"), &grown)?;
-        window.setattr(intern!(py, "last_reconnect_ms"), newest)?;
+        {
+            let mut stored = window.borrow_mut();
+            stored.stamps = grown.clone().unbind();
+            stored.last_reconnect_ms = pack(Some(newest))?;
+        }
         counters.store(window)?;
         match judged {
             None => Ok(verdict(py, false)),
@@ -256,6 +255,7 @@ impl CompiledRules {
         total: Option<i64>,
     ) -> PyResult<Option<Py<PyAny>>> {
         let py = window.py();
+        let window = window.cast::<WindowState>()?;
         let now = i128::from(now_ms);
         let Some(seen) = self.undrained(window, now)? else {
             return Ok(None);
@@ -264,9 +264,7 @@ impl CompiledRules {
         let version = (i128::from(at_ms) << 64) | i128::from(event_id);
         let counters = Counters::read(window, version, attempt, total)?;
         // The latest report wins; an older one changes nothing, the same one is a repeat.
-        let stored: i128 = window
-            .getattr(intern!(py, "server_state_version"))?
-            .extract()?;
+        let stored = window.borrow().server_state_version;
         if version <= stored {
             counters.store(window)?;
             return Ok(verdict(py, version == stored));
@@ -277,8 +275,11 @@ impl CompiledRules {
             return Ok(None); // a held condition no longer configured: the domain's
         };
         counters.store(window)?;
-        window.setattr(intern!(py, "server_state"), &state)?;
-        window.setattr(intern!(py, "server_state_version"), version)?;
+        {
+            let mut stored = window.borrow_mut();
+            stored.server_state = Some(state.clone().unbind());
+            stored.server_state_version = version;
+        }
         match self.changed(&seen, judged)? {
             None => Ok(verdict(py, false)),
             Some(judged) => Ok(Some(self.entered(
@@ -398,17 +399,18 @@ impl CompiledRules {
     /// drains or a count the admin list shows falls (None: never without an event).
     fn next_wake_ms(&self, window: &Bound<'_, PyAny>, after_ms: i64) -> PyResult<Option<i64>> {
         let py = window.py();
-        let held = window
-            .getattr(intern!(py, "conditions"))?
-            .cast_into::<PyFrozenSet>()?;
-        let facts = window.getattr(intern!(py, "facts"))?;
+        let (held, facts, stamps_object) = {
+            let stored = window.cast::<WindowState>()?.borrow();
+            (
+                stored.conditions.bind(py).clone(),
+                stored.facts.bind(py).clone(),
+                stored.stamps.bind(py).clone(),
+            )
+        };
         let kind = usize::from(facts.getattr(intern!(py, "increased"))?.extract::<bool>()?);
         if held.is_empty() || self.effective[kind].is_empty() {
             return Ok(None);
         }
-        let stamps_object = window
-            .getattr(intern!(py, "stamps"))?
-            .cast_into::<PyBytes>()?;
         let stamps = stamps_object.as_bytes();
         let after = i128::from(after_ms);
         // The shown counts: each held reconnect condition's own period, and the longest.
@@ -444,7 +446,7 @@ struct Counters(Option<(i64, i64, i128)>);
 
 impl Counters {
     fn read(
-        window: &Bound<'_, PyAny>,
+        window: &Bound<'_, WindowState>,
         version: i128,
         attempt: Option<i64>,
         total: Option<i64>,
@@ -452,19 +454,18 @@ impl Counters {
         let (Some(attempt), Some(total)) = (attempt, total) else {
             return Ok(Self(None));
         };
-        let py = window.py();
-        let stored: i128 = window.getattr(intern!(py, "counters_version"))?.extract()?;
+        let stored = window.borrow().counters_version;
         Ok(Self(
             (version > stored).then_some((attempt, total, version)),
         ))
     }
 
-    fn store(&self, window: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn store(&self, window: &Bound<'_, WindowState>) -> PyResult<()> {
         if let Some((attempt, total, version)) = self.0 {
-            let py = window.py();
-            window.setattr(intern!(py, "reconnect_attempt"), attempt)?;
-            window.setattr(intern!(py, "reconnect_total"), total)?;
-            window.setattr(intern!(py, "counters_version"), version)?;
+            let mut stored = window.borrow_mut();
+            stored.reconnect_attempt = pack(Some(attempt))?;
+            stored.reconnect_total = pack(Some(total))?;
+            stored.counters_version = version;
         }
         Ok(())
     }
@@ -491,16 +492,21 @@ fn first_leave(stamps: &[u8], period_ms: i128, after: i128) -> Option<i128> {
 impl CompiledRules {
     /// The window as a step reads it; None when a held condition drains by `now` (the drain
     /// changes the stream before the event does, and the domain applies both).
-    fn undrained<'py>(&self, window: &Bound<'py, PyAny>, now: i128) -> PyResult<Option<Seen<'py>>> {
+    fn undrained<'py>(
+        &self,
+        window: &Bound<'py, WindowState>,
+        now: i128,
+    ) -> PyResult<Option<Seen<'py>>> {
         let py = window.py();
-        let facts = window.getattr(intern!(py, "facts"))?;
+        let (facts, held, stamps) = {
+            let stored = window.borrow();
+            (
+                stored.facts.bind(py).clone(),
+                stored.conditions.bind(py).clone(),
+                stored.stamps.bind(py).clone(),
+            )
+        };
         let kind = usize::from(facts.getattr(intern!(py, "increased"))?.extract::<bool>()?);
-        let held = window
-            .getattr(intern!(py, "conditions"))?
-            .cast_into::<PyFrozenSet>()?;
-        let stamps = window
-            .getattr(intern!(py, "stamps"))?
-            .cast_into::<PyBytes>()?;
         let drains = self.next_drain(&held, stamps.as_bytes(), kind)?;
         if drains.is_some_and(|drains| drains <= now) {
             return Ok(None);
@@ -539,7 +545,7 @@ impl CompiledRules {
     /// condition is not configured (any more).
     fn judge(
         &self,
-        window: &Bound<'_, PyAny>,
+        window: &Bound<'_, WindowState>,
         seen: &Seen<'_>,
         stamps: &[u8],
         now: i128,
@@ -554,7 +560,7 @@ impl CompiledRules {
         if configured != held.len() {
             return Ok(None);
         }
-        let eligible = window.getattr(intern!(py, "present"))?.extract::<bool>()?
+        let eligible = window.borrow().present
             && facts.getattr(intern!(py, "enabled"))?.extract::<bool>()?
             && facts.getattr(intern!(py, "managed"))?.extract::<bool>()?;
         if !eligible {
@@ -604,7 +610,7 @@ impl CompiledRules {
     #[allow(clippy::too_many_arguments)]
     fn entered(
         &self,
-        window: &Bound<'_, PyAny>,
+        window: &Bound<'_, WindowState>,
         seen: &Seen<'_>,
         judged: &[usize],
         stamps: &[u8],
@@ -634,9 +640,12 @@ impl CompiledRules {
             intern!(py, "interned"),
             (PyList::new(py, conditions.iter())?,),
         )?;
-        window.setattr(intern!(py, "conditions"), interned)?;
-        let seq = window.getattr(intern!(py, "seq"))?.extract::<i64>()? + 1;
-        window.setattr(intern!(py, "seq"), seq)?;
+        let (uid, seq) = {
+            let mut stored = window.borrow_mut();
+            stored.conditions = interned.cast_into::<PyFrozenSet>()?.unbind();
+            stored.seq += 1;
+            (stored.uid.clone_ref(py), stored.seq)
+        };
         let reconnects = PyDict::new(py);
         for (name, threshold) in &self.effective[kind] {
             let since = now - threshold.period_ms;
@@ -646,7 +655,7 @@ impl CompiledRules {
             reconnects.set_item(name.bind(py), counted)?;
         }
         let fields = PyDict::new(py);
-        fields.set_item(intern!(py, "uid"), window.getattr(intern!(py, "uid"))?)?;
+        fields.set_item(intern!(py, "uid"), uid)?;
         fields.set_item(intern!(py, "seq"), seq)?;
         fields.set_item(intern!(py, "conditions"), conditions)?;
         fields.set_item(intern!(py, "entered"), names(&entered)?)?;

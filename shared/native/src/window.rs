@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyFrozenSet, PyString};
 /// as a value).
 const NONE: i64 = i64::MIN;
 
-fn pack(value: Option<i64>) -> PyResult<i64> {
+pub(crate) fn pack(value: Option<i64>) -> PyResult<i64> {
     match value {
         None => Ok(NONE),
         Some(NONE) => Err(PyValueError::new_err("an integer above -2**63 or None")),
@@ -29,30 +29,44 @@ fn unpack(value: i64) -> Option<i64> {
 #[pyclass(module = "stream_health_core", subclass, name = "WindowState")]
 pub struct WindowState {
     #[pyo3(get, set)]
-    uid: Py<PyString>,
+    pub(crate) uid: Py<PyString>,
     #[pyo3(get, set)]
-    stamps: Py<PyBytes>,
-    last_reconnect_ms: i64,
+    pub(crate) stamps: Py<PyBytes>,
+    pub(crate) last_reconnect_ms: i64,
     #[pyo3(get, set)]
-    server_state: Option<Py<PyString>>,
+    pub(crate) server_state: Option<Py<PyString>>,
     #[pyo3(get, set)]
-    server_state_version: i128,
+    pub(crate) server_state_version: i128,
     #[pyo3(get, set)]
-    presence_version: i128,
+    pub(crate) presence_version: i128,
     #[pyo3(get, set)]
-    counters_version: i128,
+    pub(crate) counters_version: i128,
     #[pyo3(get, set)]
-    deleted_ms: i64,
-    reconnect_attempt: i64,
-    reconnect_total: i64,
+    pub(crate) deleted_ms: i64,
+    pub(crate) reconnect_attempt: i64,
+    pub(crate) reconnect_total: i64,
     #[pyo3(get, set)]
-    seq: i64,
+    pub(crate) seq: i64,
     #[pyo3(get, set)]
-    facts: Py<PyAny>,
+    pub(crate) facts: Py<PyAny>,
     #[pyo3(get, set)]
-    conditions: Py<PyFrozenSet>,
+    pub(crate) conditions: Py<PyFrozenSet>,
     #[pyo3(get, set)]
-    present: bool,
+    pub(crate) present: bool,
+}
+
+impl WindowState {
+    pub(crate) fn last_reconnect(&self) -> Option<i64> {
+        unpack(self.last_reconnect_ms)
+    }
+
+    pub(crate) fn attempt(&self) -> Option<i64> {
+        unpack(self.reconnect_attempt)
+    }
+
+    pub(crate) fn total(&self) -> Option<i64> {
+        unpack(self.reconnect_total)
+    }
 }
 
 #[pymethods]
