@@ -14,11 +14,12 @@ use blake2::Blake2bVar;
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::instants::{iso_millis, number_millis};
+use crate::set_at;
 
 // The fields of the event tuple (`MediaEvent`).
 const EVENT_FIELDS: usize = 9;
@@ -218,14 +219,7 @@ impl EventReader {
             };
             let event = self.event(py, &read, event_at)?;
             let partition = record.getattr(intern!(py, "partition"))?;
-            let uids = match wanted.get_item(&partition)? {
-                Some(uids) => uids.cast_into::<PySet>()?,
-                None => {
-                    let made = PySet::empty(py)?;
-                    wanted.set_item(&partition, &made)?;
-                    made
-                }
-            };
+            let uids = set_at(wanted, &partition)?;
             uids.add(&read.uid)?;
             ops.append(PyTuple::new(
                 py,

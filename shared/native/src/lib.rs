@@ -5,6 +5,7 @@
 //! unsure of an input it hands it back (returns `None`) rather than guess.
 
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PySet};
 
 mod batches;
 mod changes;
@@ -15,6 +16,20 @@ mod rows;
 mod rules;
 mod timer;
 mod window;
+
+/// `mapping[key]`, a set, made empty and stored there first if missing (Python's
+/// `mapping.setdefault(key, set())`).
+pub(crate) fn set_at<'py>(
+    mapping: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PySet>> {
+    if let Some(found) = mapping.get_item(key)? {
+        return Ok(found.cast_into::<PySet>()?);
+    }
+    let made = PySet::empty(mapping.py())?;
+    mapping.set_item(key, &made)?;
+    Ok(made)
+}
 
 #[pymodule]
 fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {

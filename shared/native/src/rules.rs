@@ -18,6 +18,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
+use crate::set_at;
 use crate::window::{pack, WindowState};
 
 const ENTRY: usize = 16;
@@ -380,14 +381,7 @@ impl CompiledRules {
                 changes.append(&applied)?;
             }
             if marked.is_none() {
-                marked = Some(match dirty.get_item(partition)? {
-                    Some(found) => found.cast_into::<PySet>()?,
-                    None => {
-                        let made = PySet::empty(py)?;
-                        dirty.set_item(partition, &made)?;
-                        made
-                    }
-                });
+                marked = Some(set_at(dirty, partition)?);
             }
             marked.as_ref().expect("set above").add(&uid)?;
             index += 1;

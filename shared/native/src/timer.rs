@@ -16,6 +16,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PySet, PyString};
 
+use crate::set_at;
+
 /// A uid, hashed and compared as Python hashes and compares it (str hashes are cached).
 struct Uid(Py<PyString>);
 
@@ -172,15 +174,8 @@ impl Timer {
                 wakes.remove(&key);
             }
             if current || self.unsure.contains(&wake.partition) {
-                let uids = match due.get_item(wake.partition)? {
-                    Some(uids) => uids.cast_into::<PySet>()?,
-                    None => {
-                        let uids = PySet::empty(py)?;
-                        due.set_item(wake.partition, &uids)?;
-                        uids
-                    }
-                };
-                uids.add(key.0)?;
+                let partition = wake.partition.into_pyobject(py)?;
+                set_at(&due, partition.as_any())?.add(key.0)?;
             }
         }
         Ok(due)

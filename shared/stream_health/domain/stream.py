@@ -161,20 +161,7 @@ class StreamWindow(WindowState):
 
     __slots__ = ()
 
-    uid: str
-    stamps: bytes
-    last_reconnect_ms: int | None
-    server_state: str | None
-    server_state_version: int
-    present: bool
-    presence_version: int
-    deleted_ms: int
-    reconnect_attempt: int | None
-    reconnect_total: int | None
-    counters_version: int
-    facts: StreamFacts
-    conditions: frozenset[str]
-    seq: int
+    facts: StreamFacts  # the storage holds any object (shared/native/stream_health_core.pyi)
 
     __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as the dataclass was
 
