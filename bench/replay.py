@@ -21,7 +21,6 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any, TypeAlias
 
 import orjson
@@ -72,7 +71,7 @@ def replay(records: Sequence[Rec], settings: Settings) -> tuple[float, int, int]
     rules = build_rules(settings)
     topics = settings.topics
     owner = WindowOwner(rules=rules, owned_topics=topics.owned_by_stream)
-    context = SimpleNamespace(roles=topic_roles(topics))  # all `route` reads of a context
+    roles = topic_roles(topics)
     conn = NoDatabase()
     now_ms = time.time_ns() // 1_000_000
     changes = outgoing = 0
@@ -80,7 +79,7 @@ def replay(records: Sequence[Rec], settings: Settings) -> tuple[float, int, int]
     started = time.perf_counter()
     for first in range(0, len(records), BATCH):
         work = Work(owner, topics=topics, now_ms=now_ms)
-        route(context, list(records[first : first + BATCH]), work, Counter())  # type: ignore[arg-type]
+        route(roles, list(records[first : first + BATCH]), work, Counter())
         loop.run_until_complete(work.apply(conn))
         rows = owner.rows(work.dirty, now_ms=now_ms)
         window_copy(rows)  # the COPY data save_windows sends

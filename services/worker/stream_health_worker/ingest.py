@@ -198,18 +198,18 @@ class PreparedBatch:
     windows: bytes | None  # binary COPY data of the windows the work changed
 
 
-def _stream_keys(ctx: WorkerContext, records: Sequence[RawRecord]) -> set[tuple[str, int]]:
-    """Every co-partitioned (topic, partition) of the stream partitions `records` touch."""
+def _stream_keys(ctx: WorkerContext, touched: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Every co-partitioned (topic, partition) of the stream partitions among `touched`."""
     owned = ctx.topics.owned_by_stream
-    partitions = {p for t, p in first_offsets(records) if t in owned}
+    partitions = {p for t, p in touched if t in owned}
     return {(t, p) for t in owned for p in partitions}
 
 
-def unpositioned(ctx: WorkerContext, records: Sequence[RawRecord]) -> bool:
-    """Whether the owner has no position for a stream partition of `records`: preparing
-    them reads its stored offsets and windows, which must not be on their way to PostgreSQL
-    (wait for the transaction in flight first)."""
-    keys = _stream_keys(ctx, records)
+def unpositioned(ctx: WorkerContext, touched: Iterable[tuple[str, int]]) -> bool:
+    """Whether the owner has no position for a stream partition among `touched` (a batch's
+    (topic, partition)s): preparing them reads its stored offsets and windows, which must not
+    be on their way to PostgreSQL (wait for the transaction in flight first)."""
+    keys = _stream_keys(ctx, touched)
     return len(ctx.owner.positions(keys)) < len(keys)
 
 
@@ -232,7 +232,7 @@ async def prepare_batch(
     owned = ctx.topics.owned_by_stream
     mine = [r for r in records if r.topic in owned]
     others = [r for r in records if r.topic not in owned]
-    keys = _stream_keys(ctx, mine)
+    keys = _stream_keys(ctx, first_offsets(mine))
     owner = ctx.owner
     result = BatchResult()
     work = result.work = Work(owner, topics=ctx.topics, now_ms=now_ms)
@@ -247,7 +247,7 @@ async def prepare_batch(
                 read = {key: stored.get(key, _UNSTORED) for key in unknown}
                 owner.fence(read)  # a cache without a position is not to be trusted
                 assumed |= read
-            route(ctx, _fresh(mine, assumed, result), work, result.applied)
+            route(ctx.roles, _fresh(mine, assumed, result), work, result.applied)
             await work.apply(conn)
     windows = encode_windows(owner.rows(work.dirty, now_ms=now_ms))
     # The batch moves offsets, never epochs.
@@ -261,11 +261,13 @@ async def prepare_batch(
 
 
 def route(
-    ctx: WorkerContext, records: list[RawRecord], work: Work, applied: Counter[tuple[str, str]]
+    roles: Mapping[str, TopicRole],
+    records: list[RawRecord],
+    work: Work,
+    applied: Counter[tuple[str, str]],
 ) -> None:
     """Hand each record of the stream topics to `work`, in order, counted in `applied`."""
     media = TopicRole.MEDIA_EVENTS  # not per record: an enum member read through its class
-    roles = ctx.roles
     index = 0
     while index < len(records):
         # Runs of plain stream events in one compiled call; the record it stops at here.

@@ -103,7 +103,7 @@ class Runtime:
             async with self.gate.overlapping():
                 if self.ctx.owner.reconfigure and not self._rewinds:
                     await self._reconfigure_first(starts)
-                if not self._rewinds and unpositioned(self.ctx, batch):
+                if not self._rewinds and unpositioned(self.ctx, starts):
                     await self.gate.settle()  # it reads what may be on its way: wait for it
                 if not self._rewinds:
                     prepared = await self._prepare(batch, starts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import platform
 
@@ -36,11 +37,16 @@ MMAP_THRESHOLD = 128 * 1024
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter (malloc.h)
 
 
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library when it is glibc (whose tuning calls these are), else None."""
+    return ctypes.CDLL(None) if platform.libc_ver()[0] == "glibc" else None
+
+
 def tune_allocator() -> bool:
     """Fix glibc's mmap threshold at MMAP_THRESHOLD; False where the C library is another."""
-    if platform.libc_ver()[0] != "glibc":
-        return False
-    return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 # How often, at most, a worker applying batches gives its heap's free pages back (`trim`).
@@ -56,7 +62,8 @@ def trim_allocator() -> bool:
     past those, and its free room stays resident. In a benchmark-sized run that room was
     about a fifth of the worker's RSS (21 of 89 MiB over 99k windows); one trim took 3 ms.
     """
-    if platform.libc_ver()[0] != "glibc":
+    libc = _glibc()
+    if libc is None:
         return False
-    ctypes.CDLL(None).malloc_trim(0)
+    libc.malloc_trim(0)
     return True

@@ -99,10 +99,10 @@ pub struct EventReader {
 impl EventReader {
     /// `event_type` is a named tuple of (kind, server, at_ms, event_id, uid, state, attempt,
     /// total, extra), made as `tuple.__new__` makes it (its own `__new__`, Python code, would
-    /// cost more than the rest of a read); `kinds` maps the event names read here to their `kind`; an event named
-    /// `needs_state` must carry `data.state`; `reconnect_name` names the reconnections (a
-    /// routed one carries its clamped time). Integers above `max_int` and instants outside
-    /// [earliest_ms, latest_ms) are left to Python.
+    /// cost more than the rest of a read); `kinds` maps the event names read here to their
+    /// `kind`; an event named `needs_state` must carry `data.state`; `reconnect_name` names
+    /// the reconnections (a routed one carries its clamped time). Integers above `max_int`
+    /// and instants outside [earliest_ms, latest_ms) are left to Python.
     #[new]
     #[pyo3(signature = (event_type, kinds, needs_state, max_int, earliest_ms, latest_ms, *,
         reconnect_name = String::from("stream:reconnect")))]
@@ -229,7 +229,13 @@ impl EventReader {
                     event.into_bound(py),
                 ],
             )?)?;
-            *counted.entry(read.name.to_owned()).or_default() += 1;
+            // Counted by name: a String made once per event type, not once per event.
+            match counted.get_mut(read.name) {
+                Some(count) => *count += 1,
+                None => {
+                    counted.insert(read.name.to_owned(), 1);
+                }
+            }
             index += 1;
         }
         for (name, count) in counted {

@@ -3,8 +3,8 @@
 //! The Python class `stream_health.domain.stream.StreamWindow` subclasses this one (with no
 //! instance dict) for its defaults; the domain reads and writes the same attributes it did
 //! when the window was a slotted dataclass. Here the integers live in the object itself: no
-//! separate int objects for the instants, counters and 128-bit versions, and no collector
-//! header (a window holds no other window, so it can be in no cycle).
+//! separate int objects for the instants, counters and 128-bit versions. (The Python
+//! subclass, as every class statement makes it, is still tracked by the collector.)
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -26,7 +26,7 @@ fn unpack(value: i64) -> Option<i64> {
     (value != NONE).then_some(value)
 }
 
-#[pyclass(module = "stream_health_core", subclass, name = "WindowState")]
+#[pyclass(module = "stream_health_core", subclass)]
 pub struct WindowState {
     #[pyo3(get, set)]
     pub(crate) uid: Py<PyString>,

@@ -155,8 +155,8 @@ class StreamWindow(WindowState):
     """Everything the owner keeps per stream; memory stays bounded by the rules' capacity.
 
     Its storage is compiled (shared/native/src/window.rs): the integers live in the object,
-    not in int objects of their own, and a window is no container the collector walks. The
-    attributes read and write as those of a slotted dataclass; equal when every field is.
+    not in int objects of their own. The attributes read and write as those of a slotted
+    dataclass; equal when every field is.
     """
 
     __slots__ = ()
@@ -213,9 +213,6 @@ class StreamWindow(WindowState):
     def replace(self, **changes: Any) -> StreamWindow:
         """A copy, with `changes` (as `dataclasses.replace`)."""
         return StreamWindow(**(self.fields() | changes))
-
-    def __copy__(self) -> StreamWindow:
-        return self.replace()
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value in self.fields().items())

@@ -3,7 +3,6 @@
 import asyncio
 import base64
 from collections import Counter
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -24,7 +23,7 @@ from stream_health_worker.apply import Op, Work
 from stream_health_worker.ingest import route
 from stream_health_worker.outputs import change_event_id, iso_ms
 from stream_health_worker.owner import WindowOwner
-from stream_health_worker.records import topic_roles
+from stream_health_worker.records import RawRecord, topic_roles
 from stream_health_worker.schemas.events import EventKind, MediaEvent
 from stream_health_worker.schemas.signals import Recheck
 from tests.records import Record
@@ -301,10 +300,9 @@ def _records(draw: st.DrawFn, offset: int) -> Record:
 def test_the_compiled_routing_runs_route_a_batch_as_python_does_record_by_record(
     data: st.DataObject, size: int
 ) -> None:
-    records = [data.draw(_records(offset)) for offset in range(size)]
-    ctx = SimpleNamespace(roles=topic_roles(TOPICS))
+    records: list[RawRecord] = [data.draw(_records(offset)) for offset in range(size)]
     fast, fast_applied = _work(), Counter[tuple[str, str]]()
-    route(ctx, records, fast, fast_applied)  # type: ignore[arg-type]
+    route(topic_roles(TOPICS), records, fast, fast_applied)
     slow, slow_applied = _work(), Counter[tuple[str, str]]()
     for record in records:
         handle = slow.media_event if record.topic == TOPICS.media_events else slow.signal
