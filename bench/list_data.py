@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from stream_health.credentials import mask_password
-from stream_health.db.listing import ListedStream, save_listing
+from stream_health.db.listing import CONDITION_ID, ListedStream, named, save_listing
 from stream_health.db.windows import add_condition_counts
 from stream_health.domain.stream import ANY_CONDITION
 
@@ -555,28 +555,31 @@ async def facts(conn: Any, spec: DataSpec) -> dict[str, Any]:
     out["per_condition"] = {
         r["condition"]: int(r["n"])
         for r in await conn.fetch(
-            "SELECT condition, count(*) AS n FROM stream_list GROUP BY condition ORDER BY 1"
+            f"SELECT condition, count(*) AS n FROM {named('stream_list')} l GROUP BY 1 ORDER BY 1"
         )
     }
     any_ = ANY_CONDITION
     out["matches_any"] = {
         "search": int(
             await conn.fetchval(
-                "SELECT count(*) FROM stream_list_facts WHERE condition = $1 AND search LIKE $2",
+                f"SELECT count(*) FROM stream_list_facts WHERE condition_id = {CONDITION_ID} "
+                "AND search LIKE $2",
                 any_,
                 f"%{f['search'].lower()}%",
             )
         ),
         "ip": int(
             await conn.fetchval(
-                "SELECT count(*) FROM stream_list_facts WHERE condition = $1 AND ip LIKE $2",
+                f"SELECT count(*) FROM stream_list_facts WHERE condition_id = {CONDITION_ID} "
+                "AND ip LIKE $2",
                 any_,
                 f"%{f['ip'].lower()}%",
             )
         ),
         "domain": int(
             await conn.fetchval(
-                "SELECT count(*) FROM stream_list_facts WHERE condition = $1 AND domain = $2",
+                f"SELECT count(*) FROM stream_list_facts WHERE condition_id = {CONDITION_ID} "
+                "AND domain = $2",
                 any_,
                 f["domain"].lower(),
             )

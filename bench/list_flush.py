@@ -175,6 +175,19 @@ async def flush_round(url: str, parts: list[list[ListedStream]], kind: str) -> R
     )
 
 
+async def store_windows(conn: Any, parts: list[list[ListedStream]]) -> None:
+    """A stored window per stream (list rows are of stored windows, keyed by their list key),
+    numbered in the order streams were made: unrelated to their uids' order, as in a worker."""
+    await conn.execute(
+        "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
+        "deleted_ms, versions, enabled, increased, managed) "
+        "SELECT u.uid, u.partition, '', '{}', 0, true, 0, '', true, false, true "
+        "FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS u(uid, partition, n) ORDER BY n",
+        [s.uid for part in parts for s in part],
+        [p for p, part in enumerate(parts) for _ in part],
+    )
+
+
 async def run_variant(
     base_url: str, name: str, fillfactor: int | None, o: Options, parts: list[list[ListedStream]]
 ) -> Repeat:
@@ -186,6 +199,7 @@ async def run_variant(
         try:
             if fillfactor is not None:
                 await conn.execute(f"ALTER TABLE stream_list_facts SET (fillfactor = {fillfactor})")
+            await store_windows(conn, parts)
             await conn.execute("CHECKPOINT")
             repeat = Repeat(SHIPPED if fillfactor is None else BASELINE)
             repeat.rounds.append(await flush_round(url, parts, "insert"))

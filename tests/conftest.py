@@ -110,3 +110,15 @@ async def migrated_database_url() -> AsyncIterator[str]:
 def topics() -> TopicNames:
     """Fresh topic names for one test."""
     return unique_topics()
+
+
+async def store_bare_windows(conn: asyncpg.Connection, uids: list[str]) -> None:
+    """Stored windows (empty, partition 0) for `uids` that have none: list rows are written
+    only for streams with a stored window, whose list key they carry (migration 0018)."""
+    await conn.execute(
+        "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
+        "deleted_ms, versions, enabled, increased, managed) "
+        "SELECT u, 0, '', '{}', 0, true, 0, '', true, false, true "
+        "FROM unnest($1::text[]) AS u ON CONFLICT (uid) DO NOTHING",
+        uids,
+    )

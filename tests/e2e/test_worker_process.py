@@ -17,6 +17,7 @@ from sqlalchemy import text
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import make_engine, make_sessions
+from stream_health.db.listing import named
 from stream_health.db.windows import LIST_BEHIND, load_windows
 from stream_health.kafka.topics import ensure_topics, topic_specs
 from stream_health_worker.app import build_rules
@@ -193,7 +194,7 @@ async def _list_state(database_url: str, prefix: str) -> tuple[dict[Any, int], d
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         rows = await connection.fetch(
-            "SELECT uid, condition, disconnections FROM stream_list WHERE uid LIKE $1",
+            f"SELECT uid, condition, disconnections FROM {named('stream_list')} l WHERE uid LIKE $1",
             f"{prefix}%",
         )
         uids = [

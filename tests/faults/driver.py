@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.engine import make_url
 
 from stream_health.config.settings import TopicNames
+from stream_health.db.listing import named
 from stream_health.db.windows import LIST_BEHIND
 from tests.faults.model import Expected, change_fields
 from tests.faults.workload import Out, Workload
@@ -237,7 +238,7 @@ async def compare_views(
     )
     rows = await q(
         "SELECT uid, condition, reconnect_attempt, reconnect_total, reconnect_ms, disconnections "
-        "FROM stream_list"
+        f"FROM {named('stream_list')} AS l"
     )
     found.compare(
         "stream_list",
@@ -246,14 +247,17 @@ async def compare_views(
     )
     rows = await q(
         "SELECT uid, condition, reconnect_attempt, reconnect_total, reconnect_ms, disconnections "
-        "FROM stream_list_facts"
+        f"FROM {named('stream_list_facts')} AS f"
     )
     found.compare(  # the copies a filtered page sorts by (migration 0010)
         "stream_list_facts copies",
         expected.listed,
         {(r["uid"], r["condition"]): tuple(r.values())[2:] for r in rows},
     )
-    rows = await q("SELECT uid, condition, stream_id, camera_id, domain FROM stream_list_facts")
+    rows = await q(
+        "SELECT uid, condition, stream_id, camera_id, domain "
+        f"FROM {named('stream_list_facts')} AS f"
+    )
     found.compare(
         "stream_list_facts",
         expected.listed_facts,

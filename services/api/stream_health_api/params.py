@@ -10,7 +10,7 @@ from typing import Any
 from stream_health.db.listing import MAX_PAGE_ROWS
 from stream_health.domain.stream import ANY_CONDITION
 
-# sort parameter -> stream_list column (each has a (condition, column, uid) index)
+# sort parameter -> stream_list column (each has a (condition_id, column, stream_key) index)
 SORTS = {
     "id": "stream_id",
     "camera_id": "camera_id",

@@ -1,10 +1,12 @@
 """The admin list's rows (table `stream_list`): written by stream owners, read by the api.
 
 A stream in at least one condition has a row per condition it is in and one under
-ANY_CONDITION. The owner rewrites a stream's rows in its list flush (every second or so, in
-one transaction per flush, for the windows stored list-dirty since the last one), reading
-inventory as committed then; an inventory change that the rows show re-checks the stream
-through its owner (see inventory.py), so the rows never keep a stale snapshot.
+ANY_CONDITION, keyed by numbers (migration 0018): the condition's in `list_conditions`, the
+stream's `stream_windows.list_key`. The owner rewrites a stream's rows in its list flush
+(every second or so, in one transaction per flush, for the windows stored list-dirty since
+the last one), reading inventory as committed then; an inventory change that the rows show
+re-checks the stream through its owner (see inventory.py), so the rows never keep a stale
+snapshot.
 """
 
 from __future__ import annotations
@@ -15,8 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, Text
+from sqlalchemy import BigInteger, Column, DateTime, Integer, SmallInteger, Text
 from sqlmodel import Field, SQLModel
+
+
+class ListCondition(SQLModel, table=True):
+    """A condition's number in the list tables, handed out as its name first reaches them."""
+
+    __tablename__ = "list_conditions"
+
+    id: int | None = Field(default=None, sa_column=Column(SmallInteger, primary_key=True))
+    name: str = Field(sa_column=Column(Text(collation="C"), nullable=False, unique=True))
 
 
 class StreamListRow(SQLModel, table=True):
@@ -24,8 +35,9 @@ class StreamListRow(SQLModel, table=True):
 
     __tablename__ = "stream_list"
 
-    condition: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
-    uid: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
+    condition_id: int = Field(sa_column=Column(SmallInteger, primary_key=True))
+    stream_key: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    uid: str = Field(sa_column=Column(Text(collation="C"), nullable=False))
     reconnect_attempt: int | None = Field(default=None, sa_column=Column(BigInteger))
     reconnect_total: int | None = Field(default=None, sa_column=Column(BigInteger))
     reconnect_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
@@ -37,8 +49,8 @@ class StreamListFactsRow(SQLModel, table=True):
 
     __tablename__ = "stream_list_facts"
 
-    condition: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
-    uid: str = Field(sa_column=Column(Text(collation="C"), primary_key=True))
+    condition_id: int = Field(sa_column=Column(SmallInteger, primary_key=True))
+    stream_key: int = Field(sa_column=Column(BigInteger, primary_key=True))
     stream_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     camera_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     bitrate: int | None = Field(default=None, sa_column=Column(BigInteger))
@@ -87,13 +99,13 @@ CHANGED_CHANNEL = "stream_health_list"
 HOT_COLUMNS = frozenset(_HOT)  # the others are stream_list_facts columns
 _FLUSH_TABLE = (
     'CREATE TEMP TABLE IF NOT EXISTS stream_list_flush (uid text COLLATE "C", '
-    'condition text COLLATE "C", '
+    "condition_id smallint, stream_key bigint, "
     "disconnections int, reconnect_attempt bigint, reconnect_total bigint, reconnect_ms bigint, "
     "facts bool) ON COMMIT DELETE ROWS"
 )
 _FLUSH_COLUMNS = (
     "uid",
-    "condition",
+    "condition_id",
     "disconnections",
     "reconnect_attempt",
     "reconnect_total",
@@ -108,28 +120,43 @@ _JOINS = (
 )
 
 
-def _upsert(table: str, values: dict[str, str], *, joins: str = "", where: str = "") -> str:
+def _upsert(
+    table: str, values: dict[str, str], *, keys: str = "", joins: str = "", where: str = ""
+) -> str:
     # Built from the constant names above only. A row whose values did not change is not
-    # rewritten, so it costs no index entries. Rows go in (uid, condition) order: two flushes
-    # of the same streams (a zombie owner's and the new one's) lock them in the same order.
+    # rewritten, so it costs no index entries. Rows go in (stream_key, condition_id) order:
+    # two flushes of the same streams (a zombie owner's and the new one's) lock them in the
+    # same order. `keys`: more columns written when a row is inserted, never updated.
     columns = ", ".join(values)
     changed = (
         f"({', '.join(f'{table}.{c}' for c in values)}) IS DISTINCT FROM "
         f"({', '.join(f'EXCLUDED.{c}' for c in values)})"
     )
+    extra = ", ".join(f"{c}, " for c in keys.split()) if keys else ""
+    sources = ", ".join(f"b.{c}, " for c in keys.split()) if keys else ""
     return (
-        f"INSERT INTO {table} (condition, uid, {columns}) "
-        f"SELECT b.condition, b.uid, {', '.join(values.values())} {_JOINS}{joins}{where}"
-        f"ORDER BY b.uid, b.condition "
-        f"ON CONFLICT (condition, uid) DO UPDATE SET "
+        f"INSERT INTO {table} (condition_id, stream_key, {extra}{columns}) "
+        f"SELECT b.condition_id, b.stream_key, {sources}{', '.join(values.values())} "
+        f"{_JOINS}{joins}{where}"
+        f"ORDER BY b.stream_key, b.condition_id "
+        f"ON CONFLICT (stream_key, condition_id) DO UPDATE SET "
         f"{', '.join(f'{c} = EXCLUDED.{c}' for c in values)} WHERE {changed}"
     )
 
 
+# The flushed streams' keys, and the rows to write: the flush table's, once it has their keys.
+_KEYED = (
+    "UPDATE stream_list_flush b SET stream_key = w.list_key FROM stream_windows w "
+    "WHERE w.uid = b.uid"
+)
+
+
 def _delete(table: str, returning: str = "") -> str:
     return (
-        f"DELETE FROM {table} l WHERE l.uid = ANY($1::text[]) AND NOT EXISTS "  # noqa: S608
-        "(SELECT 1 FROM stream_list_flush b WHERE b.uid = l.uid AND b.condition = l.condition)"
+        f"DELETE FROM {table} l USING stream_windows w "  # noqa: S608
+        "WHERE w.uid = ANY($1::text[]) AND l.stream_key = w.list_key AND NOT EXISTS "
+        "(SELECT 1 FROM stream_list_flush b "
+        "WHERE b.stream_key = l.stream_key AND b.condition_id = l.condition_id)"
         f"{returning}"
     )
 
@@ -139,19 +166,21 @@ def _delete(table: str, returning: str = "") -> str:
 # facts rows of the others get the values that changed (their copies, see _COPIES).
 _HOT_WRITE = f"""
 WITH written AS (
-    {_upsert("stream_list", _HOT)}
+    {_upsert("stream_list", _HOT, keys="uid")}
     RETURNING stream_list.*, stream_list.xmax = 0 AS inserted
 ),
 added AS (
     UPDATE stream_list_flush b SET facts = true FROM written
-    WHERE written.inserted AND b.uid = written.uid AND b.condition = written.condition
+    WHERE written.inserted AND b.stream_key = written.stream_key
+    AND b.condition_id = written.condition_id
 ),
 copied AS (
     UPDATE stream_list_facts f SET {", ".join(f"{c} = written.{c}" for c in _HOT)}
     FROM written
-    WHERE NOT written.inserted AND f.uid = written.uid AND f.condition = written.condition
+    WHERE NOT written.inserted AND f.stream_key = written.stream_key
+    AND f.condition_id = written.condition_id
 )
-SELECT condition, count(*) AS n FROM written WHERE inserted GROUP BY condition
+SELECT condition_id, count(*) AS n FROM written WHERE inserted GROUP BY condition_id
 """  # noqa: S608 (built from the constants above only)
 # The facts rows carry copies of their stream_list values, which a filtered page sorts by
 # (migration 0010): taken from the row this flush left there, so the two never differ.
@@ -160,7 +189,7 @@ _COPIES = {column: f"h.{column}" for column in _HOT}
 _FACTS_WRITE = _upsert(
     "stream_list_facts",
     {**_FACTS, **_COPIES},
-    joins="JOIN stream_list h ON h.condition = b.condition AND h.uid = b.uid ",
+    joins="JOIN stream_list h ON h.condition_id = b.condition_id AND h.stream_key = b.stream_key ",
     where="WHERE b.facts ",
 )
 
@@ -192,12 +221,15 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
     if not streams:
         return moved
     uids = [stream.uid for stream in streams]
+    # Streams in the same conditions share one tuple of them: a few distinct tuples.
+    ids = await condition_ids(conn, {c for t in {s.conditions for s in streams} for c in t})
+    names = {number: name for name, number in ids.items()}
     await conn.execute(_FLUSH_TABLE)
     # A generator: a flush of every stream would otherwise hold ~2.5 row tuples per stream.
     records = (
         (
             s.uid,
-            condition,
+            ids[condition],
             count,
             s.reconnect_attempt,
             s.reconnect_total,
@@ -209,17 +241,62 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
     )
     listed = any(s.conditions for s in streams)
     if listed:
-        await conn.copy_records_to_table(
+        copied = await conn.copy_records_to_table(
             "stream_list_flush", records=records, columns=_FLUSH_COLUMNS
         )
-    for row in await conn.fetch(_delete("stream_list", " RETURNING l.condition"), uids):
-        moved[row["condition"]] -= 1
+        keyed = await conn.execute(_KEYED)
+        if _count(keyed) != _count(copied):
+            raise ValueError("list rows of streams with no stored window: store windows first")
+    for row in await conn.fetch(_delete("stream_list", " RETURNING l.condition_id"), uids):
+        moved[names[row["condition_id"]]] -= 1
     await conn.execute(_delete("stream_list_facts"), uids)
     if listed:
         for row in await conn.fetch(_HOT_WRITE):
-            moved[row["condition"]] += row["n"]
+            moved[names[row["condition_id"]]] += row["n"]
         await conn.execute(_FACTS_WRITE)
     return moved
+
+
+def named(table: str) -> str:
+    """A subquery of `table`'s rows (stream_list or stream_list_facts) with their condition's
+    name as `condition` and their stream's `uid`: the rows as people, checks and benchmarks
+    read them (the product reads them by number)."""
+    if table not in {"stream_list", "stream_list_facts"}:
+        raise ValueError(f"not a list table: {table}")
+    uid = "" if table == "stream_list" else "w.uid, "
+    windows = (
+        "" if table == "stream_list" else "JOIN stream_windows w ON w.list_key = t.stream_key "
+    )
+    return (
+        f"(SELECT c.name AS condition, {uid}t.* FROM {table} t "  # noqa: S608
+        f"JOIN list_conditions c ON c.id = t.condition_id {windows})"
+    )
+
+
+def _count(status: str) -> int:
+    """The row count of a command's status ("COPY 12", "UPDATE 12")."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def condition_ids(conn: Any, names: Collection[str]) -> dict[str, int]:
+    """Every condition name the list tables number, and its number; those of `names` not yet
+    numbered get one first.
+
+    A name is numbered once: flushes that meet a new one at once wait for the first's insert
+    to commit, then read its number (each statement reads as committed when it starts).
+    """
+    if names:
+        # Only the missing names are inserted: a conflicting insert still draws a number.
+        await conn.execute(
+            "INSERT INTO list_conditions (name) SELECT n FROM unnest($1::text[]) AS n "
+            "WHERE NOT EXISTS (SELECT FROM list_conditions c WHERE c.name = n) "
+            "ORDER BY n ON CONFLICT (name) DO NOTHING",
+            sorted(names),
+        )
+    return {row["name"]: row["id"] for row in await conn.fetch(_CONDITIONS)}
+
+
+_CONDITIONS = "SELECT name, id FROM list_conditions"
 
 
 # The ip with its separators as letters, so pg_trgm reads an address as one word and a dotted
@@ -233,7 +310,7 @@ class ListQuery:
     """One page of the list: the rows of `condition` passing the filters, in sort order."""
 
     condition: str
-    sort_column: str  # a list column with a (condition, column, uid) index
+    sort_column: str  # a list column with a (condition_id, column, stream_key) index
     descending: bool
     limit: int
     offset: int
@@ -248,7 +325,7 @@ class ListQuery:
 
     def where(self) -> tuple[str, list[Any]]:
         """The WHERE clause over stream_list_facts `f` and its arguments ($1: the condition)."""
-        clauses, args = ["f.condition = $1"], [self.condition]
+        clauses, args = [f"f.condition_id = {CONDITION_ID}"], [self.condition]
         if self.search is not None:
             args.append(f"%{_escape_like(self.search.lower())}%")
             clauses.append(f"f.search LIKE ${len(args)}")
@@ -266,6 +343,10 @@ class ListQuery:
         return " AND ".join(clauses), args
 
 
+# The condition's number, of its name $1 (none for a name no flush has listed yet: no rows).
+CONDITION_ID = "(SELECT id FROM list_conditions WHERE name = $1)"
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -273,31 +354,31 @@ def _escape_like(text: str) -> str:
 _SORTABLE = (HOT_COLUMNS | frozenset(_FACTS)) - {"search", "ip", "domain"}
 
 
-# The page's uids come from the (condition, column, uid) index alone (an index-only scan); the
-# rest of each row is read for the page's rows only.
+# The page's keys come from the (condition_id, column, stream_key) index alone (an index-only
+# scan); the rest of each row is read for the page's rows only.
 # Filtered, the rows passing are read once (a trigram or domain index scan), then sorted and
 # counted in memory: scanning them twice (page, then count) cost twice as much. A deep page
 # costs little more than the first there (a top-N sort of a few thousand rows at most), so it
 # is not read from the nearer end.
 _PASSING = """
 WITH passing AS MATERIALIZED (
-    SELECT f.uid, f.{column} AS sort_key FROM stream_list_facts f WHERE {where}
+    SELECT f.stream_key, f.{column} AS sort_key FROM stream_list_facts f WHERE {where}
 ),
 page AS (
-    SELECT uid, sort_key FROM passing
-    ORDER BY sort_key {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
+    SELECT stream_key, sort_key FROM passing
+    ORDER BY sort_key {direction}, stream_key {direction} LIMIT {limit} OFFSET {offset}
 )
 """
 # Unfiltered, a page past the middle of the rows is read from the nearer end: the index walked
 # backwards, skipping `total - offset - limit` entries, instead of `offset` forwards. The order
-# is (column, uid), both one way, so the backward walk is exactly its reverse (nulls included:
-# last ascending, first descending), and the outer ORDER BY turns the page back round. One-time
-# filters run one scan or the other, never both. Both keep LIMIT the plain parameter, so the
-# planner knows a page is a few rows (a computed LIMIT reads to it as a tenth of the table, and
-# it then hash-joins the documents and compiles the plan); the last, partial page is cut from
-# the backward scan's rows by a second LIMIT. The total and the scans are one statement, one
-# snapshot: the counter moves in the transaction that writes the rows, so it counts the rows
-# the scans see.
+# is (column, stream_key), both one way, so the backward walk is exactly its reverse (nulls
+# included: last ascending, first descending), and the outer ORDER BY turns the page back
+# round. One-time filters run one scan or the other, never both. Both keep LIMIT the plain
+# parameter, so the planner knows a page is a few rows (a computed LIMIT reads to it as a tenth
+# of the table, and it then hash-joins the documents and compiles the plan); the last, partial
+# page is cut from the backward scan's rows by a second LIMIT. The total and the scans are one
+# statement, one snapshot: the counter moves in the transaction that writes the rows, so it
+# counts the rows the scans see.
 _INDEXED = """
 WITH counted AS MATERIALIZED (
     SELECT coalesce(max(streams), 0)::bigint AS total FROM condition_counts WHERE condition = $1
@@ -310,13 +391,13 @@ span AS MATERIALIZED (
 ),
 page AS (
     SELECT * FROM (
-        SELECT uid, {column} AS sort_key FROM {table} WHERE condition = $1
-        ORDER BY {column} {direction}, uid {direction} LIMIT {limit} OFFSET {offset}
+        SELECT stream_key, {column} AS sort_key FROM {table} WHERE condition_id = {condition}
+        ORDER BY {column} {direction}, stream_key {direction} LIMIT {limit} OFFSET {offset}
     ) AS ahead WHERE NOT (SELECT backwards FROM span)
     UNION ALL
     (SELECT * FROM (
-        SELECT uid, {column} AS sort_key FROM {table} WHERE condition = $1
-        ORDER BY {column} {reverse}, uid {reverse}
+        SELECT stream_key, {column} AS sort_key FROM {table} WHERE condition_id = {condition}
+        ORDER BY {column} {reverse}, stream_key {reverse}
         LIMIT {limit} OFFSET (SELECT skip_behind FROM span)
     ) AS behind WHERE (SELECT backwards FROM span) LIMIT (SELECT behind FROM span))
 )
@@ -328,20 +409,20 @@ page AS (
 MAX_PAGE_ROWS = 100
 _PAGE = """
 SELECT ({count}) AS total,
-       p.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
+       l.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
        {attempt} AS reconnect_attempt, {total} AS reconnect_total,
        s.doc::text AS stream, c.doc::text AS camera, v.id AS server_id,
        a.last_event_ms AS server_seen_ms
 FROM (SELECT) AS one LEFT JOIN (
     (SELECT * FROM page LIMIT {page_rows}) AS p
-    JOIN stream_list l ON l.condition = $1 AND l.uid = p.uid
-    JOIN stream_windows w ON w.uid = p.uid
-    LEFT JOIN inventory_streams s ON s.uuid = p.uid
+    JOIN stream_list l ON l.condition_id = {condition} AND l.stream_key = p.stream_key
+    JOIN stream_windows w ON w.uid = l.uid
+    LEFT JOIN inventory_streams s ON s.uuid = l.uid
     LEFT JOIN inventory_cameras c ON c.id = s.camera_id
     LEFT JOIN inventory_servers v ON v.id = s.server_id
     LEFT JOIN server_activity a ON a.domain = lower(v.domain)  -- events name it in lower case
 ) ON true
-ORDER BY p.sort_key {direction}, p.uid {direction}
+ORDER BY p.sort_key {direction}, p.stream_key {direction}
 """
 
 
@@ -385,6 +466,7 @@ def page_statement(query: ListQuery) -> tuple[str, list[Any]]:
         limit=f"${len(args) - 1}",
         offset=f"${len(args)}",
         page_rows=MAX_PAGE_ROWS,
+        condition=CONDITION_ID,
         attempt=SHOWN_COUNTERS["reconnect_attempt"],
         total=SHOWN_COUNTERS["reconnect_total"],
     )

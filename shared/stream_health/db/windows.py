@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 import orjson
-from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, Text
+from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
@@ -47,6 +47,14 @@ class StreamWindowRow(SQLModel, table=True):
     # When it was last stored: a number from WRITTEN, one per statement that stores windows.
     # Its admin-list rows are behind it while this is above its partition's list mark.
     written: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    # The stream's number in the admin-list tables (migration 0018): drawn from a sequence
+    # when the window is first stored, never changed (windows are never deleted).
+    list_key: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger, nullable=False, server_default=text("nextval('stream_windows_list_key')")
+        ),
+    )
 
 
 COLUMNS = (
@@ -195,9 +203,10 @@ async def load_windows(conn: Any, *, uids: Collection[str]) -> dict[str, StreamW
     return {row["uid"]: from_row(row) for row in rows}
 
 
+# The stored columns only: no defaults, so loading a batch draws no list key per row.
 _BATCH_TABLE = (
-    "CREATE TEMP TABLE IF NOT EXISTS stream_windows_batch "
-    "(LIKE stream_windows INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS stream_windows_batch ON COMMIT DELETE ROWS AS "  # noqa: S608
+    f"SELECT {_COLUMN_LIST} FROM stream_windows WITH NO DATA"
 )
 
 

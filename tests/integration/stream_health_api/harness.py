@@ -218,7 +218,7 @@ async def populate(fleet: Fleet) -> dict[str, Any]:
     sort_uids = [str(uuid.uuid4()) for _ in range(9)]
     for n, uid in enumerate(sort_uids):
         fields: dict[str, Any] = {
-            "bitrate": (n * 37) % 5 * 100,  # ties, broken by uuid
+            "bitrate": (n * 37) % 5 * 100,  # ties, broken by list key
             "output_rate": 1000 - n * 10,
             "created_at": f"2023-0{1 + n % 9}-0{1 + (n * 5) % 9} 10:00:00",
             "updated_at": f"2024-0{1 + (n * 4) % 9}-01 12:00:00",

@@ -12,10 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
 
+from stream_health.db.engine import plain_dsn
 from stream_health_api.params import SORTS
 from stream_health_worker.ingest import drain_due
 from tests.conftest import fresh_database
@@ -47,6 +49,12 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple
         fleet = Fleet(settings)
         try:
             uids = await populate(fleet)
+            connection = await asyncpg.connect(plain_dsn(url))
+            try:  # ties are in list-key order
+                keyed = await connection.fetch("SELECT uid, list_key FROM stream_windows")
+            finally:
+                await connection.close()
+            uids["list_keys"] = {row["uid"]: row["list_key"] for row in keyed}
             async with api_client(settings) as client:
                 yield client, uids, fleet
         finally:
@@ -127,9 +135,10 @@ async def test_a_stream_url_password_is_masked_by_default(
     assert "s3cret" not in str(body)
 
 
-def _key(value: Any, uid: str) -> tuple[Any, ...]:
+def _key(value: Any, key: int) -> tuple[Any, ...]:
     # PostgreSQL's default: null sorts above every value (last ascending, first descending).
-    return (value is None, 0 if value is None else value, uid)
+    # Ties are in the order of the streams' list keys.
+    return (value is None, 0 if value is None else value, key)
 
 
 @pytest.mark.parametrize("direction", ["asc", "desc"])
@@ -145,7 +154,8 @@ async def test_every_sort_key_orders_the_list_both_ways(
     descending = direction == "desc"
     assert sorted(item["uuid"] for item in items) == sorted(uids["sort"])
     assert len({value for value, _ in shown}) > 2  # the data makes the order mean something
-    expected = sorted(shown, key=lambda s: _key(*s), reverse=descending)
+    keys = uids["list_keys"]
+    expected = sorted(shown, key=lambda s: _key(s[0], keys[s[1]]), reverse=descending)
     assert shown == expected
 
 

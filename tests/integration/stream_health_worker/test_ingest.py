@@ -13,7 +13,7 @@ from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
 from stream_health.db import repository
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
-from stream_health.db.listing import save_listing
+from stream_health.db.listing import named, save_listing
 from stream_health.db.windows import LIST_BEHIND, condition_counts, load_windows
 from stream_health.domain.stream import Rules
 from stream_health_worker import ingest as ingest_module
@@ -161,11 +161,13 @@ async def _listed(sessions: async_sessionmaker[AsyncSession], prefix: str) -> di
     async with sessions() as session:
         conn = await driver_connection(session)
         rows = await conn.fetch(
-            "SELECT uid, condition, disconnections FROM stream_list WHERE uid LIKE $1",
+            "SELECT uid, condition, disconnections "
+            f"FROM {named('stream_list')} l WHERE uid LIKE $1",
             f"{prefix}%",
         )
         facts = await conn.fetch(
-            "SELECT uid, condition FROM stream_list_facts WHERE uid LIKE $1", f"{prefix}%"
+            f"SELECT uid, condition FROM {named('stream_list_facts')} f WHERE uid LIKE $1",
+            f"{prefix}%",
         )
         flagged = await conn.fetch(f"{LIST_BEHIND} AND w.uid LIKE $1", f"{prefix}%")
         windows = await load_windows(

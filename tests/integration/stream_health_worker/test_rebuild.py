@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from stream_health.config.settings import Settings
 from stream_health.db import repository
 from stream_health.db.engine import driver_connection, make_engine, make_sessions
+from stream_health.db.listing import named
 from stream_health.kafka.topics import ensure_topics, topic_specs
 from stream_health_api.analytics import iso_micros
 from stream_health_worker.app import build_app
@@ -60,9 +61,19 @@ async def _query(database_url: str, sql: str, *args: Any) -> list[dict[str, Any]
         await engine.dispose()
 
 
+# Numbers a rebuild draws anew: the same streams and conditions, numbered in another order.
+NUMBERS = {"list_key", "condition_id", "stream_key"}
+
+
 async def _views(database_url: str) -> dict[str, list[dict[str, Any]]]:
+    def source(table: str) -> str:
+        return f"{named(table)} AS l" if table.startswith("stream_list") else table
+
     return {
-        table: await _query(database_url, f"SELECT * FROM {table} ORDER BY {order}")
+        table: [
+            {k: v for k, v in row.items() if k not in NUMBERS}
+            for row in await _query(database_url, f"SELECT * FROM {source(table)} ORDER BY {order}")
+        ]
         for table, order in VIEWS.items()
     }
 

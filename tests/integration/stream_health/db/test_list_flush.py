@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from stream_health.db.engine import plain_dsn
-from stream_health.db.listing import ListedStream, save_listing
+from stream_health.db.listing import ListedStream, condition_ids, named, save_listing
+from tests.conftest import store_bare_windows
 
 HOT = "reconnect_attempt, reconnect_total, reconnect_ms, disconnections"
 
@@ -20,7 +21,9 @@ async def conn(migrated_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     try:
         yield connection
     finally:
-        await connection.execute("TRUNCATE stream_list, stream_list_facts, inventory_streams")
+        await connection.execute(
+            "TRUNCATE stream_list, stream_list_facts, inventory_streams, stream_windows"
+        )
         await connection.close()
 
 
@@ -44,12 +47,13 @@ def _stream(
 
 
 async def _flush(conn: asyncpg.Connection, *streams: ListedStream) -> None:
+    await store_bare_windows(conn, [s.uid for s in streams])
     async with conn.transaction():
         await save_listing(conn, streams=streams)
 
 
 async def _rows(conn: asyncpg.Connection, table: str) -> dict[tuple[str, str], tuple[object, ...]]:
-    rows = await conn.fetch(f"SELECT uid, condition, {HOT} FROM {table}")
+    rows = await conn.fetch(f"SELECT uid, condition, {HOT} FROM {named(table)} AS l")
     return {(r["uid"], r["condition"]): tuple(r.values())[2:] for r in rows}
 
 
@@ -130,3 +134,35 @@ async def test_a_flush_that_moves_every_rows_counts_updates_the_facts_rows_in_pl
         assert updated == 2 * len(uids)
         assert hot >= 0.95 * updated, (hot, updated)
     assert (await _copies_match(conn))[(uids[0], "*")] == (3, 30, 1_700_000_000_003, 3)
+
+
+async def test_a_flush_refuses_rows_of_a_stream_with_no_stored_window(
+    conn: asyncpg.Connection,
+) -> None:
+    # Its rows would have no list key: the flush says so and writes nothing.
+    await store_bare_windows(conn, ["stored"])
+    with pytest.raises(ValueError, match="no stored window"):
+        async with conn.transaction():
+            await save_listing(
+                conn,
+                streams=[
+                    _stream("stored", ("*", "incorrect"), (1, 1), 1),
+                    _stream("unstored", ("*",), (1,), 1),
+                ],
+            )
+
+    assert await conn.fetchval("SELECT count(*) FROM stream_list") == 0
+
+
+async def test_condition_names_are_numbered_once_and_numbers_are_not_wasted(
+    conn: asyncpg.Connection,
+) -> None:
+    first = await condition_ids(conn, ["num-x", "num-y"])
+    again = await condition_ids(conn, ["num-y", "num-x"])
+    more = await condition_ids(conn, ["num-z", "num-x"])
+    await conn.execute("DELETE FROM list_conditions WHERE name LIKE 'num-%'")
+
+    assert again == first
+    assert {k: v for k, v in more.items() if k != "num-z"} == first
+    # Asking again for known names drew no numbers: the next name gets the next one.
+    assert more["num-z"] == max(first.values()) + 1

@@ -11,7 +11,13 @@ import orjson
 import pytest
 
 from stream_health.db.engine import make_read_pool, plain_dsn
-from stream_health.db.listing import ListQuery, list_page, page_statement
+from stream_health.db.listing import (
+    CONDITION_ID,
+    ListQuery,
+    condition_ids,
+    list_page,
+    page_statement,
+)
 from tests.conftest import fresh_database
 
 CONDITION = "incorrect"
@@ -26,6 +32,7 @@ def _uid(n: int) -> str:
 def _row(n: int) -> dict[str, Any]:
     """Stream n's listed values: few distinct values (ties), and nulls in every sort column."""
     return {
+        "n": n,  # its window is stored n-th: its list key is the n-th (ties are in key order)
         "uid": _uid(n),
         "reconnect_attempt": None if n % 5 == 0 else n % 3,
         "stream_id": None if n % 7 == 3 else 1000 + n,
@@ -48,10 +55,10 @@ LISTED = [_row(n) for n in range(ROWS)]
 
 
 def _order(column: str, *, descending: bool) -> list[str]:
-    """PostgreSQL's order: (column, uid) both one way; null above every value."""
+    """PostgreSQL's order: (column, list key) both one way; null above every value."""
     rows = sorted(
         LISTED,
-        key=lambda r: (r[column] is None, 0 if r[column] is None else r[column], r["uid"]),
+        key=lambda r: (r[column] is None, 0 if r[column] is None else r[column], r["n"]),
         reverse=descending,
     )
     return [r["uid"] for r in rows]
@@ -64,17 +71,21 @@ async def _write(conn: asyncpg.Connection) -> None:
         "VALUES ($1, 0, '', ARRAY[$2], 1, true, 0, '', true, false, true)",
         [(r["uid"], CONDITION) for r in LISTED],
     )
+    keys = await conn.fetch("SELECT uid FROM stream_windows ORDER BY list_key")
+    assert [k["uid"] for k in keys] == [r["uid"] for r in LISTED]  # what _order assumes
+    condition_id = (await condition_ids(conn, [CONDITION]))[CONDITION]
     await conn.executemany(
-        "INSERT INTO stream_list (condition, uid, reconnect_attempt, disconnections) "
-        "VALUES ($1, $2, $3, 1)",
-        [(CONDITION, r["uid"], r["reconnect_attempt"]) for r in LISTED],
+        "INSERT INTO stream_list (condition_id, stream_key, uid, reconnect_attempt, "
+        f"disconnections) SELECT $1, list_key, uid, $3, 1 FROM {WINDOW}",
+        [(condition_id, r["uid"], r["reconnect_attempt"]) for r in LISTED],
     )
     await conn.executemany(
-        "INSERT INTO stream_list_facts (condition, uid, stream_id, bitrate, search, ip, "
-        "reconnect_attempt, disconnections) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)",
+        "INSERT INTO stream_list_facts (condition_id, stream_key, stream_id, bitrate, search, "
+        f"ip, reconnect_attempt, disconnections) SELECT $1, list_key, $3, $4, $5, $6, $7, 1 "
+        f"FROM {WINDOW}",
         [
             (
-                CONDITION,
+                condition_id,
                 r["uid"],
                 r["stream_id"],
                 r["bitrate"],
@@ -88,6 +99,9 @@ async def _write(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "INSERT INTO condition_counts (condition, streams) VALUES ($1, $2)", CONDITION, ROWS
     )
+
+
+WINDOW = "stream_windows WHERE uid = $2"  # the listed stream's window (its list key)
 
 
 @pytest.fixture(scope="module")
@@ -251,8 +265,9 @@ async def test_a_text_filter_picks_the_conditions_candidates_in_its_own_index(
     try:
         # As in a real list: many more rows in the condition, none of them matching.
         await conn.execute(
-            "INSERT INTO stream_list_facts (condition, uid, search, ip, disconnections) "
-            "SELECT $1, 'filler-' || n, 'camera ' || n || E'\\nrtsp://cam/' || n, "
+            "INSERT INTO stream_list_facts (condition_id, stream_key, search, ip, "
+            "disconnections) "
+            f"SELECT ({CONDITION_ID}), 1000000 + n, 'camera ' || n || E'\\nrtsp://cam/' || n, "
             "'192.168.' || n % 250 || '.' || n % 7, 0 "
             "FROM generate_series(1, 50000) AS n",
             CONDITION,
@@ -323,17 +338,18 @@ async def _fill(connection: asyncpg.Connection, rows: int) -> None:
         rows,
     )
     await connection.execute(
-        "INSERT INTO stream_list (condition, uid, reconnect_attempt, disconnections) "
-        "SELECT $1, 'filler-' || n, n % 10, 1 FROM generate_series(1, $2::int) AS n",
+        "INSERT INTO stream_list (condition_id, stream_key, uid, reconnect_attempt, "
+        f"disconnections) SELECT ({CONDITION_ID}), w.list_key, w.uid, n % 10, 1 "
+        "FROM generate_series(1, $2::int) AS n JOIN stream_windows w ON w.uid = 'filler-' || n",
         CONDITION,
         rows,
     )
     await connection.execute(
-        "INSERT INTO stream_list_facts (condition, uid, bitrate, search, ip, "
+        "INSERT INTO stream_list_facts (condition_id, stream_key, bitrate, search, ip, "
         "reconnect_attempt, disconnections) "
-        "SELECT $1, 'filler-' || n, n % 1000, 'camera ' || n || "
+        f"SELECT ({CONDITION_ID}), w.list_key, n % 1000, 'camera ' || n || "
         "CASE WHEN n % 100 = 0 THEN ' lobby' ELSE '' END, '192.168.0.1', n % 10, 1 "
-        "FROM generate_series(1, $2::int) AS n",
+        "FROM generate_series(1, $2::int) AS n JOIN stream_windows w ON w.uid = 'filler-' || n",
         CONDITION,
         rows,
     )

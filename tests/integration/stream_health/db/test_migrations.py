@@ -5,6 +5,7 @@ from alembic import command
 from sqlalchemy import text
 
 from stream_health.db.engine import make_engine
+from stream_health.db.listing import named
 from stream_health.db.migrate import alembic_config, head_revision, upgrade_async
 from stream_health.db.revision import current_revision
 from stream_health.db.windows import LIST_BEHIND
@@ -65,6 +66,7 @@ async def test_upgrading_to_list_flushes_counts_the_list_rows(
             "('incorrect', 'mig-a', 1), ('problematic', 'mig-a', 5), ('*', 'mig-a', 5), "
             "('incorrect', 'mig-b', 1), ('*', 'mig-b', 1)",
             "UPDATE condition_counts SET streams = streams + 7",
+            _WINDOWS_OF_THE_LIST,
         )
         async with engine.connect() as connection:
             counted = await connection.execute(
@@ -72,13 +74,14 @@ async def test_upgrading_to_list_flushes_counts_the_list_rows(
             )
             counts: dict[str, int] = dict(counted.all())
             grouped = await connection.execute(
-                text("SELECT condition, count(*) FROM stream_list GROUP BY condition")
+                text(f"SELECT condition, count(*) FROM {named('stream_list')} l GROUP BY condition")
             )
             listed: dict[str, int] = dict(grouped.all())
             flagged = await connection.execute(text(f"SELECT count(*) FROM ({LIST_BEHIND}) b"))
             dirty = flagged.scalar_one()
         async with engine.begin() as connection:  # leave the session database as it was
             await connection.execute(text("DELETE FROM stream_list WHERE uid LIKE 'mig-%'"))
+            await connection.execute(text("DELETE FROM stream_windows WHERE uid LIKE 'mig-%'"))
             await connection.execute(
                 text(
                     "UPDATE condition_counts SET streams = streams - CASE condition "
@@ -95,6 +98,7 @@ async def test_upgrading_to_list_flushes_counts_the_list_rows(
 
 async def test_the_list_and_window_keys_compare_bytewise(migrated_database_url: str) -> None:
     # Migration 0012: every index over these keys compares them with memcmp, not strcoll.
+    # Since 0018 the list rows are keyed by numbers; the names they stand for are still text.
     engine = make_engine(migrated_database_url, pool_size=1)
     try:
         async with engine.connect() as connection:
@@ -103,8 +107,7 @@ async def test_the_list_and_window_keys_compare_bytewise(migrated_database_url: 
                     "SELECT c.relname, a.attname, co.collname FROM pg_attribute a "
                     "JOIN pg_class c ON c.oid = a.attrelid "
                     "JOIN pg_collation co ON co.oid = a.attcollation "
-                    "WHERE c.relname IN ('stream_list', 'stream_list_facts', 'stream_windows') "
-                    "AND a.attname IN ('uid', 'condition')"
+                    f"WHERE c.relname IN {_KEYED} AND a.attname IN ('uid', 'condition', 'name')"
                 )
             )
             collations = {(table, column): name for table, column, name in found.all()}
@@ -114,8 +117,7 @@ async def test_the_list_and_window_keys_compare_bytewise(migrated_database_url: 
                     "SELECT i.indexrelid::regclass::text, co.collname FROM pg_index i "
                     "JOIN pg_class c ON c.oid = i.indrelid "
                     "JOIN pg_collation co ON co.oid = ANY(i.indcollation::oid[]) "
-                    "WHERE c.relname IN ('stream_list', 'stream_list_facts', 'stream_windows') "
-                    "AND i.indisprimary"
+                    f"WHERE c.relname IN {_KEYED} AND (i.indisprimary OR i.indisunique)"
                 )
             )
             keys = set(indexed.all())
@@ -123,17 +125,11 @@ async def test_the_list_and_window_keys_compare_bytewise(migrated_database_url: 
         await engine.dispose()
 
     assert collations == {
-        ("stream_list", "condition"): "C",
         ("stream_list", "uid"): "C",
-        ("stream_list_facts", "condition"): "C",
-        ("stream_list_facts", "uid"): "C",
         ("stream_windows", "uid"): "C",
+        ("list_conditions", "name"): "C",
     }
-    assert keys == {
-        ("stream_list_pkey", "C"),
-        ("stream_list_facts_pkey", "C"),
-        ("stream_windows_pkey", "C"),
-    }
+    assert keys == {("stream_windows_pkey", "C"), ("list_conditions_name_key", "C")}
 
 
 async def test_an_upgrade_through_the_collation_changes_leaves_the_keys_analyzed(
@@ -149,23 +145,25 @@ async def test_an_upgrade_through_the_collation_changes_leaves_the_keys_analyzed
             "INSERT INTO stream_list (condition, uid, disconnections) "
             "SELECT CASE WHEN n % 3 = 0 THEN 'problematic' ELSE 'incorrect' END, "
             "'stat-' || n, 1 FROM generate_series(1, 300) AS n",
+            _WINDOWS_OF_THE_LIST,
             "ANALYZE stream_list",
         )
         async with engine.connect() as connection:
             analyzed = await connection.execute(
                 text(
                     "SELECT attname FROM pg_stats "
-                    "WHERE tablename = 'stream_list' AND attname IN ('condition', 'uid')"
+                    "WHERE tablename = 'stream_list' AND attname IN ('condition_id', 'stream_key')"
                 )
             )
             columns = set(analyzed.scalars())
         async with engine.begin() as connection:  # leave the session database as it was
             await connection.execute(text("DELETE FROM stream_list WHERE uid LIKE 'stat-%'"))
+            await connection.execute(text("DELETE FROM stream_windows WHERE uid LIKE 'stat-%'"))
             await connection.execute(text("ANALYZE stream_list"))
     finally:
         await engine.dispose()
 
-    assert columns == {"condition", "uid"}
+    assert columns == {"condition_id", "stream_key"}
 
 
 async def test_list_marks_take_over_the_list_flags_and_give_them_back(
@@ -204,6 +202,99 @@ async def test_list_marks_take_over_the_list_flags_and_give_them_back(
     assert behind == {(3, "mark-flagged")}
     assert next_number > 1  # the number the flagged window carries over
     assert flagged_again == {"mark-flagged"}
+
+
+async def test_numbered_list_keys_carry_the_rows_over_and_give_them_back(
+    migrated_database_url: str,
+) -> None:
+    # Migration 0018: the list rows keyed by a condition's number and the stream's list key
+    # are the rows that were keyed by names, every value kept; a row of no stored window
+    # (which no flush writes) is dropped; the downgrade gives the names back.
+    url = migrated_database_url
+    hot = "l.condition, l.uid, l.reconnect_attempt, l.disconnections"
+    facts = "f.condition, f.uid, f.stream_id, f.search, f.ip, f.disconnections"
+    rows = (
+        "('*', 'num-a', 4, 2), ('incorrect', 'num-a', 4, 2), ('*', 'num-b', NULL, 1), "
+        "('problematic', 'num-b', NULL, 1), ('*', 'num-orphan', 1, 1)"
+    )
+    engine = make_engine(url, pool_size=1)
+    try:
+        await _upgrade_from(
+            url,
+            "0017",
+            "INSERT INTO stream_list (condition, uid, reconnect_attempt, disconnections) "
+            f"VALUES {rows}",
+            "INSERT INTO stream_list_facts (condition, uid, stream_id, search, ip, "
+            "disconnections) SELECT condition, uid, length(uid), 'cam ' || uid, '10.0.0.1', "
+            "disconnections FROM stream_list WHERE uid LIKE 'num-%'",
+            _WINDOWS_OF_THE_LIST.replace(
+                "FROM stream_list", "FROM stream_list WHERE uid IN ('num-a', 'num-b')"
+            ),
+        )
+        async with engine.connect() as connection:
+            numbered = (
+                set(
+                    await connection.execute(
+                        text(f"SELECT {hot} FROM {named('stream_list')} l WHERE l.uid LIKE 'num-%'")
+                    )
+                ),
+                set(
+                    await connection.execute(
+                        text(
+                            f"SELECT {facts} FROM {named('stream_list_facts')} f "
+                            "WHERE f.uid LIKE 'num-%'"
+                        )
+                    )
+                ),
+            )
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0017")
+        async with engine.connect() as connection:
+            named_again = (
+                set(
+                    await connection.execute(
+                        text(f"SELECT {hot} FROM stream_list l WHERE l.uid LIKE 'num-%'")
+                    )
+                ),
+                set(
+                    await connection.execute(
+                        text(f"SELECT {facts} FROM stream_list_facts f WHERE f.uid LIKE 'num-%'")
+                    )
+                ),
+            )
+        await upgrade_async(url)
+        async with engine.begin() as connection:  # leave the session database as it was
+            await connection.execute(
+                text(
+                    "DELETE FROM stream_list_facts f USING stream_windows w "
+                    "WHERE w.list_key = f.stream_key AND w.uid LIKE 'num-%'"
+                )
+            )
+            for table in ("stream_list", "stream_windows"):
+                await connection.execute(text(f"DELETE FROM {table} WHERE uid LIKE 'num-%'"))
+    finally:
+        await engine.dispose()
+
+    expected_hot = {
+        ("*", "num-a", 4, 2),
+        ("incorrect", "num-a", 4, 2),
+        ("*", "num-b", None, 1),
+        ("problematic", "num-b", None, 1),
+    }
+    expected_facts = {
+        (c, uid, len(uid), f"cam {uid}", "10.0.0.1", d) for c, uid, _, d in expected_hot
+    }
+    assert numbered == (expected_hot, expected_facts)
+    assert named_again == numbered
+
+
+_KEYED = "('stream_list', 'stream_list_facts', 'stream_windows', 'list_conditions')"
+# List rows are of streams with a stored window (0018 keys them by the window's list key).
+_WINDOWS_OF_THE_LIST = (
+    "INSERT INTO stream_windows (uid, partition, stamps, conditions, seq, present, "
+    "deleted_ms, versions, enabled, increased, managed) "
+    "SELECT DISTINCT uid, 0, ''::bytea, '{}'::text[], 0, true, 0, ''::bytea, true, false, true "
+    "FROM stream_list ON CONFLICT (uid) DO NOTHING"
+)
 
 
 async def _upgrade_from(url: str, revision: str, *statements: str) -> None:
