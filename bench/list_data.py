@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from stream_health.credentials import mask_password
-from stream_health.db.listing import CONDITION_ID, ListedStream, named, save_listing
+from stream_health.db.listing import ListedStream, save_listing
 from stream_health.db.windows import add_condition_counts
 from stream_health.domain.stream import ANY_CONDITION
 
@@ -552,34 +552,47 @@ async def facts(conn: Any, spec: DataSpec) -> dict[str, Any]:
         out[f"bytes.{table}"] = int(
             await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table)
         )
+    # Keyed by names before migration 0018, by numbers since: `--api-ref` builds and reads
+    # the data with an older revision's schema.
+    numbered = await conn.fetchval(
+        "SELECT EXISTS (SELECT FROM information_schema.columns "
+        "WHERE table_name = 'stream_list' AND column_name = 'condition_id')"
+    )
+    rows, condition = (
+        ("stream_list l JOIN list_conditions c ON c.id = l.condition_id", "c.name")
+        if numbered
+        else ("stream_list l", "l.condition")
+    )
+    where = (
+        "condition_id = (SELECT id FROM list_conditions WHERE name = $1)"
+        if numbered
+        else "condition = $1"
+    )
     out["per_condition"] = {
         r["condition"]: int(r["n"])
         for r in await conn.fetch(
-            f"SELECT condition, count(*) AS n FROM {named('stream_list')} l GROUP BY 1 ORDER BY 1"
+            f"SELECT {condition} AS condition, count(*) AS n FROM {rows} GROUP BY 1 ORDER BY 1"
         )
     }
     any_ = ANY_CONDITION
     out["matches_any"] = {
         "search": int(
             await conn.fetchval(
-                f"SELECT count(*) FROM stream_list_facts WHERE condition_id = {CONDITION_ID} "
-                "AND search LIKE $2",
+                f"SELECT count(*) FROM stream_list_facts WHERE {where} AND search LIKE $2",
                 any_,
                 f"%{f['search'].lower()}%",
             )
         ),
         "ip": int(
             await conn.fetchval(
-                f"SELECT count(*) FROM stream_list_facts WHERE condition_id = {CONDITION_ID} "
-                "AND ip LIKE $2",
+                f"SELECT count(*) FROM stream_list_facts WHERE {where} AND ip LIKE $2",
                 any_,
                 f"%{f['ip'].lower()}%",
             )
         ),
         "domain": int(
             await conn.fetchval(
-                f"SELECT count(*) FROM stream_list_facts WHERE condition_id = {CONDITION_ID} "
-                "AND domain = $2",
+                f"SELECT count(*) FROM stream_list_facts WHERE {where} AND domain = $2",
                 any_,
                 f["domain"].lower(),
             )
