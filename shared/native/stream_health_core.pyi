@@ -143,9 +143,27 @@ class CompiledRules:
 
     def next_wake_ms(self, window: Any, after_ms: int) -> int | None:
         """`classify.next_wake_ms(window, rules, after_ms=after_ms)`."""
+    def rows(
+        self,
+        dirty: dict[int, set[str]],
+        windows: dict[int, dict[str, Any]],
+        timer: Timer,
+        now_ms: int,
+    ) -> list[tuple[int, Any, int | None]]:
+        """Per window of `dirty`: its next wake-up after `now_ms`, scheduled on `timer` under
+        the window's own uid, and (partition, window, wake-up); then `timer.compact()`."""
 
 def first_offsets(records: Iterable[Any]) -> dict[tuple[str, int], int]:
     """Each (topic, partition) of `records` and its lowest offset there."""
+
+def missing(
+    wanted: Mapping[int, Iterable[str]], windows: Mapping[int, Mapping[str, Any]]
+) -> list[tuple[int, str]]:
+    """The (partition, uid) pairs of `wanted` that `windows` does not hold, in order."""
+
+def add_own_uids(into: set[str], uids: Iterable[str], windows: Mapping[str, Any]) -> None:
+    """Add each uid to `into` as its window in `windows` holds it (`window.uid`), else as
+    given."""
 
 def fresh(
     records: Iterable[_Record],

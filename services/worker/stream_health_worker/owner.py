@@ -25,7 +25,8 @@ from stream_health.db.windows import (
 )
 from stream_health.domain.conditions import conditions_to_data
 from stream_health.domain.stream import UNKNOWN, Cause, Rules, StateChange, StreamWindow
-from stream_health_core import CompiledRules, Timer
+from stream_health_core import CompiledRules, Timer, add_own_uids
+from stream_health_core import missing as absent
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +151,7 @@ class WindowOwner:
 
     async def load(self, conn: Any, wanted: Mapping[int, Collection[str]]) -> None:
         """Bring the windows of `wanted` (partition -> uids) into memory."""
-        missing = [
-            (partition, uid)
-            for partition, uids in wanted.items()
-            for uid in uids
-            if uid not in self._cache.get(partition, {})
-        ]
+        missing = absent(wanted, self._cache)  # compiled: one pass, no Python loop per uid
         if not missing:
             return
         stored = await load_windows(conn, uids=[uid for _, uid in missing])
@@ -165,22 +161,16 @@ class WindowOwner:
             window = stored.get(uid) or StreamWindow(uid, facts=facts.get(uid, UNKNOWN))
             self._cache.setdefault(partition, {})[uid] = window
 
-    def rows(self, dirty: Mapping[int, Collection[str]], *, now_ms: int) -> list[WindowItem]:
+    def rows(self, dirty: dict[int, set[str]], *, now_ms: int) -> list[WindowItem]:
         """What to save for the dirty windows (`save_windows`); their next wake-ups join the
-        timer."""
-        rows: list[WindowItem] = []
-        next_wake_ms = self.compiled.next_wake_ms  # classify.next_wake_ms, compiled
-        for partition, uids in dirty.items():
-            windows = self._cache[partition]
-            for uid in uids:
-                window = windows[uid]
-                instant = next_wake_ms(window, now_ms)
-                # The window's own uid, not the event's equal copy: the timer's entries then
-                # share one string per stream instead of holding one per batch.
-                self._timer.schedule(partition, window.uid, instant)
-                rows.append((partition, window, instant))
-        self._timer.compact()
-        return rows
+        timer.
+
+        Compiled (`CompiledRules.rows`): per window, `classify.next_wake_ms` after `now_ms`,
+        scheduled under the window's own uid (not the event's equal copy: the timer's entries
+        share one string per stream instead of holding one per batch), and the row
+        (partition, window, wake-up); then the timer compacts.
+        """
+        return self.compiled.rows(dirty, self._cache, self._timer, now_ms)
 
     def stored(
         self, dirty: Mapping[int, Collection[str]], *, refreshed: Collection[str] = ()
@@ -189,13 +179,15 @@ class WindowOwner:
         `refreshed`: those of them whose inventory changed."""
         for partition, uids in dirty.items():
             if partition in self.owned:
-                # The windows' own uids: an event's equal copy would be held until the flush,
-                # a second string per stream (a set keeps the element it already has).
-                windows = self._cache.get(partition, {})
-                self._list_dirty.setdefault(partition, set()).update(
-                    windows[uid].uid if uid in windows else uid for uid in uids
+                # The windows' own uids (compiled): an event's equal copy would be held until
+                # the flush, a second string per stream (a set keeps the element it has).
+                add_own_uids(
+                    self._list_dirty.setdefault(partition, set()),
+                    uids,
+                    self._cache.get(partition, {}),
                 )
-                self._facts_stale.update(uid for uid in uids if uid in refreshed)
+                if refreshed:
+                    self._facts_stale.update(uid for uid in uids if uid in refreshed)
 
     @property
     def list_pending(self) -> bool:

@@ -6,7 +6,7 @@
 use pyo3::exceptions::PyKeyError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PySet, PyTuple};
 
 /// The (topic, partition) of a run of consecutive records: they share those objects.
 struct Place<'py> {
@@ -153,6 +153,49 @@ fn settle(
             None => 0,
         };
         skipped.set_item(topic, before + run.skipped)?;
+    }
+    Ok(())
+}
+
+/// The (partition, uid) pairs of `wanted` (partition -> uids) that `windows` (partition ->
+/// uid -> window) does not hold, in `wanted`'s order: what `WindowOwner.load` must read.
+#[pyfunction]
+pub fn missing<'py>(
+    wanted: &Bound<'py, PyDict>,
+    windows: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyList>> {
+    let absent = PyList::empty(wanted.py());
+    for (partition, uids) in wanted.iter() {
+        let cache = windows.get_item(&partition)?;
+        for uid in uids.try_iter()? {
+            let uid = uid?;
+            let held = match &cache {
+                Some(cache) => cache.contains(&uid)?,
+                None => false,
+            };
+            if !held {
+                absent.append((partition.clone(), uid))?;
+            }
+        }
+    }
+    Ok(absent)
+}
+
+/// Add each uid of `uids` to `into`, as the window of `windows` (uid -> window) holds it
+/// where it holds one (its `uid`, one string per stream), else as given.
+#[pyfunction]
+pub fn add_own_uids<'py>(
+    into: &Bound<'py, PySet>,
+    uids: &Bound<'py, PyAny>,
+    windows: &Bound<'py, PyDict>,
+) -> PyResult<()> {
+    let py = into.py();
+    for uid in uids.try_iter()? {
+        let uid = uid?;
+        match windows.get_item(&uid)? {
+            Some(window) => into.add(window.getattr(intern!(py, "uid"))?)?,
+            None => into.add(uid)?,
+        }
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ fn stream_health_core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<window::WindowState>()?;
     module.add_function(wrap_pyfunction!(batches::first_offsets, module)?)?;
     module.add_function(wrap_pyfunction!(batches::fresh, module)?)?;
+    module.add_function(wrap_pyfunction!(batches::missing, module)?)?;
+    module.add_function(wrap_pyfunction!(batches::add_own_uids, module)?)?;
     module.add_function(wrap_pyfunction!(changes::state_change_value, module)?)?;
     module.add_function(wrap_pyfunction!(rows::window_copy, module)?)?;
     module.add_function(wrap_pyfunction!(events::event_id, module)?)?;

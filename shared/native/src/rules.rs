@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
 use crate::set_at;
+use crate::timer::Timer;
 use crate::window::{pack, WindowState};
 
 const ENTRY: usize = 16;
@@ -423,6 +424,41 @@ impl CompiledRules {
         earliest.map(i64::try_from).transpose().map_err(|_| {
             pyo3::exceptions::PyOverflowError::new_err("a wake-up instant beyond 64 bits")
         })
+    }
+
+    /// `WindowOwner.rows` in one call: for each window of `dirty` (partition -> uids, the
+    /// windows in `windows`: partition -> uid -> window), its next wake-up after `now_ms`
+    /// (`next_wake_ms`), scheduled on `timer` under the window's own uid, and its row
+    /// (partition, window, wake-up), in `dirty`'s order; then the timer compacts.
+    fn rows<'py>(
+        &self,
+        dirty: &Bound<'py, PyDict>,
+        windows: &Bound<'py, PyDict>,
+        timer: &Bound<'py, Timer>,
+        now_ms: i64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let py = dirty.py();
+        let rows = PyList::empty(py);
+        let mut timer = timer.borrow_mut();
+        for (partition, uids) in dirty.iter() {
+            let cache = windows
+                .get_item(&partition)?
+                .ok_or_else(|| PyKeyError::new_err((partition.clone().unbind(),)))?
+                .cast_into::<PyDict>()?;
+            let number: i32 = partition.extract()?;
+            for uid in uids.try_iter()? {
+                let uid = uid?;
+                let window = cache
+                    .get_item(&uid)?
+                    .ok_or_else(|| PyKeyError::new_err((uid.unbind(),)))?;
+                let instant = self.next_wake_ms(&window, now_ms)?;
+                let own = window.cast::<WindowState>()?.borrow().uid.bind(py).clone();
+                timer.schedule(number, own, instant);
+                rows.append((partition.clone(), window, instant))?;
+            }
+        }
+        timer.compact(py);
+        Ok(rows)
     }
 }
 

@@ -130,7 +130,12 @@ impl Timer {
     }
 
     /// Make `instant` the stream's next wake-up (None: none).
-    fn schedule(&mut self, partition: i32, uid: Bound<'_, PyString>, instant: Option<i64>) {
+    pub(crate) fn schedule(
+        &mut self,
+        partition: i32,
+        uid: Bound<'_, PyString>,
+        instant: Option<i64>,
+    ) {
         let wakes = self.wakes.entry(partition).or_default();
         let Some(instant) = instant else {
             wakes.remove(&Uid(uid.unbind()));
@@ -183,7 +188,7 @@ impl Timer {
 
     /// Rebuild the heap from the current wake-ups (and every entry of the unsure
     /// partitions) once stale entries outnumber the bound.
-    fn compact(&mut self, py: Python<'_>) {
+    pub(crate) fn compact(&mut self, py: Python<'_>) {
         let current = self.current();
         if self.heap.len() <= current + current / self.stale_share + self.stale_floor {
             return;

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_health_core import first_offsets, fresh
+from stream_health_core import add_own_uids, first_offsets, fresh, missing
 from tests.records import Record
 
 _records = st.lists(
@@ -83,3 +83,46 @@ def test_a_record_of_a_partition_without_a_position_is_an_error() -> None:
         fresh([Record("media", 4, 0, None, None)], {}, {}, Counter())
 
     assert raised.value.args == (("media", 4),)
+
+
+class _Window:
+    """A window as the owner's helpers read it: its own uid."""
+
+    def __init__(self, uid: str) -> None:
+        self.uid = uid
+
+
+_uids = st.sampled_from([f"u{n}" for n in range(6)])
+
+
+@given(
+    wanted=st.dictionaries(st.integers(0, 3), st.sets(_uids)),
+    held=st.dictionaries(st.integers(0, 3), st.sets(_uids)),
+)
+def test_missing_is_what_the_cache_lacks_of_the_wanted_in_order(
+    wanted: dict[int, set[str]], held: dict[int, set[str]]
+) -> None:
+    windows = {p: {uid: _Window(uid) for uid in uids} for p, uids in held.items()}
+
+    found = missing(wanted, windows)
+
+    assert found == [
+        (p, uid) for p, uids in wanted.items() for uid in uids if uid not in windows.get(p, {})
+    ]
+
+
+@given(uids=st.lists(_uids), held=st.sets(_uids), before=st.sets(_uids))
+def test_own_uids_are_added_as_the_windows_hold_them(
+    uids: list[str], held: set[str], before: set[str]
+) -> None:
+    windows = {uid: _Window(uid) for uid in held}
+    copies = ["".join(list(uid)) for uid in uids]  # equal strings, not the windows' own
+    into = {"".join(list(uid)) for uid in before}
+
+    add_own_uids(into, copies, windows)
+
+    assert into == before | set(uids)
+    for uid in into:
+        if uid in windows and uid not in before:
+            # The window's own string, not the copy that named it.
+            assert any(uid is w.uid for w in windows.values())

@@ -19,7 +19,8 @@ from stream_health.domain.conditions import (
 )
 from stream_health.domain.stream import Cause, Rules, StateChange, StreamWindow
 from stream_health.domain.transitions import Outcome, on_counters, on_reconnect, on_server_state
-from stream_health_core import CompiledRules
+from stream_health_core import CompiledRules, Timer
+from tests.unit.native.test_timer import ModelTimer
 from tests.unit.stream_health.domain.model import Config, Reconnect, Script, ServerState, Step
 from tests.unit.stream_health.domain.strategies import scripts
 from tests.unit.stream_health.domain.test_transitions import SCRIPT_SETTINGS, UID, apply
@@ -241,3 +242,49 @@ def test_a_state_report_enters_and_leaves_its_condition_compiled_and_a_repeat_ch
     assert compiled.server_state(stream, 20, 2, 23, "running", 5, 50) is True  # the same report
     assert compiled.server_state(stream, 15, 9, 24, "disabled", None, None) is False  # older
     assert (stream.server_state, stream.seq) == ("running", 2)
+
+
+@settings(SCRIPT_SETTINGS, max_examples=150)
+@given(
+    script=scripts(),
+    picks=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 40)), max_size=40),
+    later=st.lists(st.integers(0, 2_000), min_size=1, max_size=4),
+)
+def test_rows_are_the_dirty_windows_wake_ups_scheduled_under_their_own_uids(
+    script: Script, picks: list[tuple[int, int]], later: list[int]
+) -> None:
+    # Windows at different points of one history (so different wake-ups), in two partitions;
+    # `dirty` names them by equal copies of their uids, as events do.
+    stream, rules = StreamWindow(UID), script.rules
+    core = _compiled(rules)
+    snapshots: list[StreamWindow] = []
+    for step in script.steps:
+        rules, _, _ = apply(stream, rules, step)
+        if isinstance(step, Config):
+            core = _compiled(rules)
+        snapshots.append(stream.replace(uid=f"s-{len(snapshots)}"))
+    now_ms = script.steps[-1].now_ms if script.steps else 0
+    windows: dict[int, dict[str, StreamWindow]] = {0: {}, 1: {}}
+    dirty: dict[int, set[str]] = {}
+    for partition, n in picks:
+        window = snapshots[n % len(snapshots)] if snapshots else StreamWindow(f"s-{n}")
+        windows[partition][window.uid] = window
+        dirty.setdefault(partition, set()).add("".join(list(window.uid)))  # an equal copy
+    timer, model = Timer(4, 8), ModelTimer(4, 8)
+
+    rows = core.rows(dirty, windows, timer, now_ms)
+
+    expected = []
+    for partition, uids in dirty.items():
+        for uid in uids:
+            window = windows[partition][uid]
+            instant = core.next_wake_ms(window, now_ms)
+            model.schedule(partition, window.uid, instant)
+            expected.append((partition, window, instant))
+    model.compact()
+    assert [(p, id(w), i) for p, w, i in rows] == [(p, id(w), i) for p, w, i in expected]
+    for after in sorted(now_ms + d for d in later):
+        due = timer.due(after, {0, 1})
+        assert due == model.due(after, {0, 1})
+        held = {id(w.uid) for cache in windows.values() for w in cache.values()}
+        assert all(id(uid) in held for uids in due.values() for uid in uids)

@@ -98,7 +98,7 @@ def test_the_timer_keeps_stale_wake_ups_within_a_quarter_of_the_live_ones() -> N
                 stream.stamps, window.entry(batch * 1_000, batch), capacity=5
             )
         for first in range(0, len(uids), 500):  # stored in parts, as batches of fewer events
-            owner.rows({0: uids[first : first + 500]}, now_ms=batch * 1_000)
+            owner.rows({0: set(uids[first : first + 500])}, now_ms=batch * 1_000)
             stored.append(len(owner._timer))
 
     assert max(stored) <= bound
