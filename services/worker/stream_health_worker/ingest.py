@@ -26,7 +26,7 @@ from stream_health.db.activity import record_activity
 from stream_health.db.analytics import CallbackWrite, JobWrite, apply_callbacks, apply_jobs
 from stream_health.db.engine import driver_connection
 from stream_health.db.inventory import apply_snapshots
-from stream_health.db.listing import ListedStream, save_listing
+from stream_health.db.listing import ListedStream, condition_ids, save_listing
 from stream_health.db.outbox import enqueue
 from stream_health.db.repository import Position
 from stream_health.db.windows import (
@@ -389,6 +389,7 @@ async def flush_listing(
     taken, streams, mark = snapshot
     fence = _fence(ctx, taken.windows)
     try:
+        await _number_conditions(sessions, owner, streams)
         async with sessions() as session:
             conn = await driver_connection(session)
             moved = await save_listing(conn, streams=streams)
@@ -410,6 +411,20 @@ async def flush_listing(
         owner.untake(taken)
         raise
     return len(streams)
+
+
+async def _number_conditions(
+    sessions: async_sessionmaker[AsyncSession], owner: WindowOwner, streams: list[ListedStream]
+) -> None:
+    """Number the condition names of `streams` this owner has not seen numbered, in a
+    transaction of their own: numbered in the flush's, a name would make the other lane's
+    flush, meeting it too, wait for this whole flush to commit (0.7 s in the benchmark's
+    final flush, on a new database)."""
+    names = {name for shared in {s.conditions for s in streams} for name in shared}
+    if new := names - owner.numbered:
+        async with sessions() as session, session.begin():
+            await condition_ids(await driver_connection(session), new)
+        owner.numbered |= new
 
 
 def _fence(ctx: WorkerContext, partitions: Collection[int]) -> set[tuple[str, int]]:

@@ -74,6 +74,8 @@ class WindowOwner:
         # Streams whose inventory changed since their list rows were written: a flush rewrites
         # their facts rows too (the others' facts rows change only with their membership).
         self._facts_stale: set[str] = set()
+        # The condition names the list tables number already (ingest._number_conditions).
+        self.numbered: set[str] = set()
         self.owned: set[int] = set()
         # Partitions whose streams were judged by other conditions: partition -> those (or None).
         self.reconfigure: dict[int, Any] = {}

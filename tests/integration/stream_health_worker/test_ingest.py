@@ -2,6 +2,7 @@ import asyncio
 import itertools
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -440,3 +441,31 @@ async def test_drains_and_reclassifications_move_the_epoch_and_no_offset(
     assert after[(topics.signals, 0)] == (0, 2)  # its co-partitioned rows too
     assert after[(stream, 1)] == (0, 1)  # nothing drained there
     assert ctx.owner.positions(keys) == {k: after[k] for k in keys}
+
+
+async def test_a_flush_numbers_new_condition_names_in_a_transaction_of_its_own(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Numbered inside the flush's transaction, a new name would hold the other lane's flush
+    # (which meets it too) until this whole flush commits.
+    topics = _unique_topics()
+    ctx = _context(topics, f"g-{uuid.uuid4().hex}")
+    await _assigned(sessions, ctx)
+    await apply_batch(
+        sessions, ctx=ctx, records=_events(topics.media_events, 0, range(7)), now_ms=NOW_MS
+    )
+
+    async def write_fails(conn: Any, *, streams: Any) -> Counter[str]:
+        raise RuntimeError("the flush's own write failed")
+
+    monkeypatch.setattr(ingest_module, "save_listing", write_fails)
+    with pytest.raises(RuntimeError):
+        await flush_listing(sessions, ctx=ctx, now_ms=NOW_MS)
+    async with sessions() as session:
+        conn = await driver_connection(session)
+        numbered = {row["name"] for row in await conn.fetch("SELECT name FROM list_conditions")}
+
+    held = {name for window in ctx.owner.windows[0].values() for name in window.conditions}
+    assert held  # the streams are listed somewhere
+    assert numbered == held | {"*"}  # the names their rows are under
+    assert ctx.owner.numbered == numbered
