@@ -152,10 +152,10 @@ _KEYED = (
 
 
 def _delete(table: str, returning: str = "") -> str:
+    # The flushed streams' rows the flush does not write (a stream's rows are all in it).
     return (
-        f"DELETE FROM {table} l USING stream_windows w "  # noqa: S608
-        "WHERE w.uid = ANY($1::text[]) AND l.stream_key = w.list_key AND NOT EXISTS "
-        "(SELECT 1 FROM stream_list_flush b "
+        f"DELETE FROM {table} l USING (SELECT DISTINCT stream_key FROM stream_list_flush) k "  # noqa: S608
+        "WHERE l.stream_key = k.stream_key AND NOT EXISTS (SELECT 1 FROM stream_list_flush b "
         "WHERE b.stream_key = l.stream_key AND b.condition_id = l.condition_id)"
         f"{returning}"
     )
@@ -166,7 +166,7 @@ def _delete(table: str, returning: str = "") -> str:
 # facts rows of the others get the values that changed (their copies, see _COPIES).
 _HOT_WRITE = f"""
 WITH written AS (
-    {_upsert("stream_list", _HOT, keys="uid")}
+    {_upsert("stream_list", _HOT, keys="uid", where="WHERE b.condition_id IS NOT NULL ")}
     RETURNING stream_list.*, stream_list.xmax = 0 AS inserted
 ),
 added AS (
@@ -190,7 +190,7 @@ _FACTS_WRITE = _upsert(
     "stream_list_facts",
     {**_FACTS, **_COPIES},
     joins="JOIN stream_list h ON h.condition_id = b.condition_id AND h.stream_key = b.stream_key ",
-    where="WHERE b.facts ",
+    where="WHERE b.facts AND b.condition_id IS NOT NULL ",
 )
 
 
@@ -220,37 +220,33 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
     moved: Counter[str] = Counter()
     if not streams:
         return moved
-    uids = [stream.uid for stream in streams]
     # Streams in the same conditions share one tuple of them: a few distinct tuples.
     ids = await condition_ids(conn, {c for t in {s.conditions for s in streams} for c in t})
     names = {number: name for name, number in ids.items()}
     await conn.execute(_FLUSH_TABLE)
     # A generator: a flush of every stream would otherwise hold ~2.5 row tuples per stream.
+    # A stream in no condition has one row with no condition: it has no list rows to write,
+    # but its key finds the rows to delete.
     records = (
-        (
-            s.uid,
-            ids[condition],
-            count,
-            s.reconnect_attempt,
-            s.reconnect_total,
-            s.reconnect_ms,
-            s.facts,
-        )
+        (s.uid, condition, count, s.reconnect_attempt, s.reconnect_total, s.reconnect_ms, s.facts)
         for s in streams
-        for condition, count in zip(s.conditions, s.counts, strict=True)
-    )
-    listed = any(s.conditions for s in streams)
-    if listed:
-        copied = await conn.copy_records_to_table(
-            "stream_list_flush", records=records, columns=_FLUSH_COLUMNS
+        for condition, count in (
+            zip((ids[c] for c in s.conditions), s.counts, strict=True)
+            if s.conditions
+            else ((None, None),)
         )
-        keyed = await conn.execute(_KEYED)
-        if _count(keyed) != _count(copied):
-            raise ValueError("list rows of streams with no stored window: store windows first")
-    for row in await conn.fetch(_delete("stream_list", " RETURNING l.condition_id"), uids):
+    )
+    copied = await conn.copy_records_to_table(
+        "stream_list_flush", records=records, columns=_FLUSH_COLUMNS
+    )
+    # Each stream's key, looked up once for the deletes and the writes.
+    keyed = await conn.execute(_KEYED)
+    if _count(keyed) != _count(copied):
+        raise ValueError("list rows of streams with no stored window: store windows first")
+    for row in await conn.fetch(_delete("stream_list", " RETURNING l.condition_id")):
         moved[names[row["condition_id"]]] -= 1
-    await conn.execute(_delete("stream_list_facts"), uids)
-    if listed:
+    await conn.execute(_delete("stream_list_facts"))
+    if any(s.conditions for s in streams):
         for row in await conn.fetch(_HOT_WRITE):
             moved[names[row["condition_id"]]] += row["n"]
         await conn.execute(_FACTS_WRITE)

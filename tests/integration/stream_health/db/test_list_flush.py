@@ -166,3 +166,18 @@ async def test_condition_names_are_numbered_once_and_numbers_are_not_wasted(
     assert {k: v for k, v in more.items() if k != "num-z"} == first
     # Asking again for known names drew no numbers: the next name gets the next one.
     assert more["num-z"] == max(first.values()) + 1
+
+
+async def test_a_stream_flushed_in_no_condition_loses_all_its_rows(
+    conn: asyncpg.Connection,
+) -> None:
+    await _flush(
+        conn,
+        _stream("gone", ("*", "incorrect"), (2, 2), 1),
+        _stream("kept", ("*", "incorrect"), (1, 1), 1),
+    )
+    async with conn.transaction():
+        moved = await save_listing(conn, streams=[_stream("gone", (), (), 1)])
+
+    assert set(await _copies_match(conn)) == {("kept", "*"), ("kept", "incorrect")}
+    assert moved == {"*": -1, "incorrect": -1}
