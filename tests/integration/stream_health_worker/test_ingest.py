@@ -205,6 +205,17 @@ async def _assigned(sessions: async_sessionmaker[AsyncSession], ctx: WorkerConte
         await ctx.owner.assigned(await driver_connection(session), [0, 1])
 
 
+async def _owner_of_seven_streams(
+    sessions: async_sessionmaker[AsyncSession], topics: TopicNames
+) -> WorkerContext:
+    """An owner of partitions 0 and 1 that applied one event of each of 7 streams."""
+    ctx = _context(topics, f"g-{uuid.uuid4().hex}")
+    await _assigned(sessions, ctx)
+    records = _events(topics.media_events, 0, range(7))
+    await apply_batch(sessions, ctx=ctx, records=records, now_ms=NOW_MS)
+    return ctx
+
+
 async def _two_owners(
     sessions: async_sessionmaker[AsyncSession], topics: TopicNames
 ) -> tuple[WorkerContext, WorkerContext]:
@@ -319,10 +330,8 @@ async def test_streams_a_batch_stores_while_the_flush_writes_stay_flagged_for_th
     # The flush writes its rows without the owner's lock, so batches go on meanwhile: what
     # they store must neither mix into the rows being written nor lose its flag.
     topics = _unique_topics()
-    ctx = _context(topics, f"g-{uuid.uuid4().hex}")
-    await _assigned(sessions, ctx)
+    ctx = await _owner_of_seven_streams(sessions, topics)
     stream = topics.media_events
-    await apply_batch(sessions, ctx=ctx, records=_events(stream, 0, range(7)), now_ms=NOW_MS)
     snapshot = await _listed(sessions, stream)
     # Streams 0-2 get 4 reconnections more while the flush writes.
     later = [r for r in _events(stream, 0, range(7, 35)) if r.offset % 7 < 3]
@@ -449,11 +458,7 @@ async def test_a_flush_numbers_new_condition_names_in_a_transaction_of_its_own(
     # Numbered inside the flush's transaction, a new name would hold the other lane's flush
     # (which meets it too) until this whole flush commits.
     topics = _unique_topics()
-    ctx = _context(topics, f"g-{uuid.uuid4().hex}")
-    await _assigned(sessions, ctx)
-    await apply_batch(
-        sessions, ctx=ctx, records=_events(topics.media_events, 0, range(7)), now_ms=NOW_MS
-    )
+    ctx = await _owner_of_seven_streams(sessions, topics)
 
     async def write_fails(conn: Any, *, streams: Any) -> Counter[str]:
         raise RuntimeError("the flush's own write failed")

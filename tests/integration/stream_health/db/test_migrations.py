@@ -1,4 +1,5 @@
 import asyncio
+from typing import Any
 
 import pytest
 from alembic import command
@@ -231,36 +232,25 @@ async def test_numbered_list_keys_carry_the_rows_over_and_give_them_back(
                 "FROM stream_list", "FROM stream_list WHERE uid IN ('num-a', 'num-b')"
             ),
         )
-        async with engine.connect() as connection:
-            numbered = (
-                set(
-                    await connection.execute(
-                        text(f"SELECT {hot} FROM {named('stream_list')} l WHERE l.uid LIKE 'num-%'")
-                    )
-                ),
-                set(
-                    await connection.execute(
-                        text(
-                            f"SELECT {facts} FROM {named('stream_list_facts')} f "
-                            "WHERE f.uid LIKE 'num-%'"
+
+        async def read_rows(hot_rows: str, facts_rows: str) -> tuple[set[Any], set[Any]]:
+            async with engine.connect() as connection:
+                found = [
+                    set(
+                        await connection.execute(
+                            text(f"SELECT {columns} FROM {source} WHERE {alias}.uid LIKE 'num-%'")
                         )
                     )
-                ),
-            )
+                    for columns, source, alias in (
+                        (hot, f"{hot_rows} l", "l"),
+                        (facts, f"{facts_rows} f", "f"),
+                    )
+                ]
+            return found[0], found[1]
+
+        numbered = await read_rows(named("stream_list"), named("stream_list_facts"))
         await asyncio.to_thread(command.downgrade, alembic_config(url), "0017")
-        async with engine.connect() as connection:
-            named_again = (
-                set(
-                    await connection.execute(
-                        text(f"SELECT {hot} FROM stream_list l WHERE l.uid LIKE 'num-%'")
-                    )
-                ),
-                set(
-                    await connection.execute(
-                        text(f"SELECT {facts} FROM stream_list_facts f WHERE f.uid LIKE 'num-%'")
-                    )
-                ),
-            )
+        named_again = await read_rows("stream_list", "stream_list_facts")
         await upgrade_async(url)
         async with engine.begin() as connection:  # leave the session database as it was
             await connection.execute(
