@@ -121,7 +121,12 @@ _JOINS = (
 
 
 def _upsert(
-    table: str, values: dict[str, str], *, keys: str = "", joins: str = "", where: str = ""
+    table: str,
+    values: dict[str, str],
+    *,
+    keys: tuple[str, ...] = (),
+    joins: str = "",
+    where: str = "",
 ) -> str:
     # Built from the constant names above only. A row whose values did not change is not
     # rewritten, so it costs no index entries. Rows go in (stream_key, condition_id) order:
@@ -132,8 +137,8 @@ def _upsert(
         f"({', '.join(f'{table}.{c}' for c in values)}) IS DISTINCT FROM "
         f"({', '.join(f'EXCLUDED.{c}' for c in values)})"
     )
-    extra = ", ".join(f"{c}, " for c in keys.split()) if keys else ""
-    sources = ", ".join(f"b.{c}, " for c in keys.split()) if keys else ""
+    extra = "".join(f"{c}, " for c in keys)
+    sources = "".join(f"b.{c}, " for c in keys)
     return (
         f"INSERT INTO {table} (condition_id, stream_key, {extra}{columns}) "
         f"SELECT b.condition_id, b.stream_key, {sources}{', '.join(values.values())} "
@@ -166,7 +171,7 @@ def _delete(table: str, returning: str = "") -> str:
 # facts rows of the others get the values that changed (their copies, see _COPIES).
 _HOT_WRITE = f"""
 WITH written AS (
-    {_upsert("stream_list", _HOT, keys="uid", where="WHERE b.condition_id IS NOT NULL ")}
+    {_upsert("stream_list", _HOT, keys=("uid",), where="WHERE b.condition_id IS NOT NULL ")}
     RETURNING stream_list.*, stream_list.xmax = 0 AS inserted
 ),
 added AS (
