@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -316,11 +317,17 @@ def _observe_work(metrics: WorkerMetrics, work: Work) -> None:
         metrics.skipped.labels(type=kind).inc(count)
     metrics.duplicates.inc(work.duplicates)
     metrics.skewed.inc(work.skewed)
+    # Counted here, then one increment per series: a batch makes thousands of changes over a
+    # few series, and each `labels(...).inc()` takes the metric's locks.
+    moved = Counter[tuple[str, str, str]]()
     for change in work.changes:
+        cause = change.cause.value
         for name in change.entered:
-            metrics.transitions.labels(name, "entered", change.cause.value).inc()
+            moved[(name, "entered", cause)] += 1
         for name in change.left:
-            metrics.transitions.labels(name, "left", change.cause.value).inc()
+            moved[(name, "left", cause)] += 1
+    for series, count in moved.items():
+        metrics.transitions.labels(*series).inc(count)
 
 
 def _observe_lag(

@@ -7,8 +7,9 @@ import pytest
 from stream_health.config.conditions import load_conditions
 from stream_health.config.settings import TopicNames
 from stream_health.db.repository import Position
-from stream_health.domain.stream import Rules
+from stream_health.domain.stream import UNKNOWN, Cause, Rules, StateChange
 from stream_health_worker import runtime as runtime_module
+from stream_health_worker.apply import Work
 from stream_health_worker.gate import CommitGate
 from stream_health_worker.ingest import BatchResult, WorkerContext
 from stream_health_worker.metrics import WorkerMetrics
@@ -406,3 +407,34 @@ async def test_a_partition_without_a_position_waits_for_the_transaction_in_fligh
         "commit 50 started",
         "commit 50 ended",
     ]
+
+
+def test_a_batchs_transitions_are_counted_per_condition_direction_and_cause() -> None:
+    topics = TopicNames()
+    owner = WindowOwner(rules=Rules(load_conditions(None)), owned_topics=topics.owned_by_stream)
+    work = Work(owner, topics=topics, now_ms=0)
+
+    def change(entered: tuple[str, ...], left: tuple[str, ...], cause: Cause) -> StateChange:
+        return StateChange("u", 1, entered, entered, left, {}, cause, 0, UNKNOWN)
+
+    work.changes = [
+        change(("incorrect", "problematic"), (), Cause.RECONNECT),
+        change(("incorrect",), (), Cause.RECONNECT),
+        change((), ("incorrect",), Cause.WINDOW_DRAINED),
+        change(("disabled",), ("problematic",), Cause.STREAM_STATE),
+    ]
+    metrics = WorkerMetrics()
+
+    runtime_module._observe_work(metrics, work)
+    runtime_module._observe_work(metrics, work)  # a second batch adds to the first
+
+    def count(condition: str, direction: str, cause: Cause) -> float | None:
+        labels = {"condition": condition, "direction": direction, "cause": cause.value}
+        return metrics.registry.get_sample_value("stream_health_transitions_total", labels)
+
+    assert count("incorrect", "entered", Cause.RECONNECT) == 4
+    assert count("problematic", "entered", Cause.RECONNECT) == 2
+    assert count("incorrect", "left", Cause.WINDOW_DRAINED) == 2
+    assert count("disabled", "entered", Cause.STREAM_STATE) == 2
+    assert count("problematic", "left", Cause.STREAM_STATE) == 2
+    assert count("incorrect", "left", Cause.RECONNECT) is None  # no such transition
