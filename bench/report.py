@@ -132,6 +132,7 @@ def summarize(repeats: list[Repeat], *, idle_rss_kb: int, streams: int) -> dict[
         "idle_rss_kb": idle_rss_kb,
         "rss_bytes_per_stream": per_stream,
         "cpu_cores": cpu_cores(repeats),
+        "cpu_us_per_event": cpu_per_event(repeats),
         "targets_met": {
             "events_per_s": worker >= TARGET_RATE,
             "ratio": bare > 0 and worker / bare >= TARGET_RATIO,
@@ -230,17 +231,44 @@ def cpu_cores(repeats: list[Repeat]) -> dict[str, float]:
     return {k: median(w.cpu_s.get(k, 0.0) / w.seconds for w in runs) for k in keys}
 
 
-def markdown_cpu(repeats: list[Repeat]) -> list[str]:
-    """The CPU line of a RESULTS.md section (none when no run was accounted)."""
+# The processes of the product's stack: what a run of it needs, whatever else the machine runs.
+STACK = ("worker", "postgres", "kafka")
+
+
+def cpu_per_event(repeats: list[Repeat]) -> dict[str, float]:
+    """Per CPU account, the median over the repeats of its CPU µs per event consumed."""
+    runs = [r.worker for r in repeats if r.worker.cpu_s and r.worker.records > 0]
+    keys = sorted({k for w in runs for k in w.cpu_s})
+    return {k: median(w.cpu_s.get(k, 0.0) * 1e6 / w.records for w in runs) for k in keys}
+
+
+def markdown_cpu(repeats: list[Repeat], *, cpus: int | None = None) -> list[str]:
+    """The CPU lines of a RESULTS.md section (none when no run was accounted): cores kept busy,
+    then CPU per event and the rates it allows on `cpus` (default: this machine's)."""
     cores = cpu_cores(repeats)
     if not cores:
         return []
+    cpus = cpus or os.cpu_count() or 1
     busy = cores.pop("busy", 0.0)
     parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(cores.items(), key=lambda kv: -kv[1]))
-    return [
+    per_event = cpu_per_event(repeats)
+    per_event.pop("busy", None)
+    spent = ", ".join(f"{k} {v:.1f}" for k, v in sorted(per_event.items(), key=lambda kv: -kv[1]))
+    stack = sum(per_event.get(k, 0.0) for k in STACK)
+    worker = per_event.get("worker", 0.0)
+    lines = [
         f"- CPU during the worker runs, in cores (CPU s per wall s, median of repeats): {parts}; "
-        f"machine busy {busy:.2f} of {os.cpu_count() or 1}"
+        f"machine busy {busy:.2f} of {cpus}",
+        f"- CPU per event consumed, in µs (median of repeats): {spent}",
     ]
+    if stack > 0 and worker > 0:
+        lines.append(
+            f"- what that CPU allows: the stack ({' + '.join(STACK)}, {stack:.1f} µs an event) "
+            f"on {cpus} cores, every core busy all the time: at most "
+            f"{cpus * 1e6 / stack:,.0f} events/s; the worker's {worker:.1f} µs on its one "
+            f"thread alone: at most {1e6 / worker:,.0f} events/s"
+        )
+    return lines
 
 
 def _notes(doc: dict[str, Any], repeats: list[Repeat]) -> list[str]:

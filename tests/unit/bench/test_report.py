@@ -7,7 +7,7 @@ import pytest
 from bench.kafka_io import Rate
 from bench.measure import WorkerRun
 from bench.pg import Statement
-from bench.report import Repeat, _notes, cpu_cores, markdown_cpu
+from bench.report import Repeat, _notes, cpu_cores, cpu_per_event, markdown_cpu
 
 
 def _repeat(index: int, seconds: float, cpu_s: dict[str, float]) -> Repeat:
@@ -40,11 +40,36 @@ def test_the_line_lists_the_busiest_account_first_and_skips_runs_without_account
         _repeat(1, 10.0, {}),
     ]
 
-    (line,) = markdown_cpu(repeats)
+    line = markdown_cpu(repeats)[0]
 
     assert "worker 0.90, postgres 0.40, kafka 0.10;" in line
     assert "machine busy 1.50 of" in line
     assert markdown_cpu([_repeat(0, 10.0, {})]) == []
+
+
+def test_cpu_per_event_is_the_median_over_repeats_of_cpu_over_records() -> None:
+    repeats = [  # 1,000 records each
+        _repeat(0, 10.0, {"worker": 0.020, "postgres": 0.010}),
+        _repeat(1, 20.0, {"worker": 0.030, "postgres": 0.030}),
+        _repeat(2, 40.0, {"worker": 0.025, "postgres": 0.050}),
+    ]
+
+    assert cpu_per_event(repeats) == pytest.approx({"worker": 25.0, "postgres": 30.0})
+
+
+def test_the_cpu_lines_say_what_rate_the_stacks_cpu_allows_on_the_cores() -> None:
+    # 1,000 records: worker 20 µs, postgres 25 µs, kafka 5 µs an event; "other" is not the stack.
+    run = {"worker": 0.020, "postgres": 0.025, "kafka": 0.005, "other": 0.5, "busy": 0.6}
+
+    _, spent, allows = markdown_cpu([_repeat(0, 10.0, run)], cpus=2)
+
+    assert spent == (
+        "- CPU per event consumed, in µs (median of repeats): other 500.0, postgres 25.0, "
+        "worker 20.0, kafka 5.0"
+    )
+    assert "(worker + postgres + kafka, 50.0 µs an event) on 2 cores" in allows
+    assert "at most 40,000 events/s;" in allows  # 2 cores / 50 µs
+    assert "the worker's 20.0 µs on its one thread alone: at most 50,000 events/s" in allows
 
 
 def test_the_notes_list_the_rows_then_the_updates_busiest_table_first_with_their_hot_share() -> (
