@@ -97,12 +97,6 @@ _FACTS = {
 # Every commit that writes a table the list reads notifies this channel (migration 0009).
 CHANGED_CHANNEL = "stream_health_list"
 HOT_COLUMNS = frozenset(_HOT)  # the others are stream_list_facts columns
-_FLUSH_TABLE = (
-    'CREATE TEMP TABLE IF NOT EXISTS stream_list_flush (uid text COLLATE "C", '
-    "condition_id smallint, stream_key bigint, "
-    "disconnections int, reconnect_attempt bigint, reconnect_total bigint, reconnect_ms bigint, "
-    "facts bool) ON COMMIT DELETE ROWS"
-)
 _FLUSH_COLUMNS = (
     "uid",
     "condition_id",
@@ -111,6 +105,17 @@ _FLUSH_COLUMNS = (
     "reconnect_total",
     "reconnect_ms",
     "facts",
+)
+# The worker's rows go to stream_list_copied as they come; stream_list_flush holds them with
+# their stream's key, which the statements below join and write on.
+_FLUSH_TABLES = (
+    'CREATE TEMP TABLE IF NOT EXISTS stream_list_copied (uid text COLLATE "C", '
+    "condition_id smallint, disconnections int, reconnect_attempt bigint, "
+    "reconnect_total bigint, reconnect_ms bigint, facts bool) ON COMMIT DELETE ROWS; "
+    'CREATE TEMP TABLE IF NOT EXISTS stream_list_flush (uid text COLLATE "C", '
+    "condition_id smallint, stream_key bigint, "
+    "disconnections int, reconnect_attempt bigint, reconnect_total bigint, reconnect_ms bigint, "
+    "facts bool) ON COMMIT DELETE ROWS"
 )
 _JOINS = (
     "FROM stream_list_flush b "
@@ -149,10 +154,14 @@ def _upsert(
     )
 
 
-# The flushed streams' keys, and the rows to write: the flush table's, once it has their keys.
+# The rows to write with their stream's key, looked up once for the deletes and the writes.
+# Inserted with it rather than updated to it: an UPDATE writes every row a second time (0.42
+# against 0.25 s for 224k rows in a lab). A row of a stream with no stored window is left out.
 _KEYED = (
-    "UPDATE stream_list_flush b SET stream_key = w.list_key FROM stream_windows w "
-    "WHERE w.uid = b.uid"
+    "INSERT INTO stream_list_flush (uid, condition_id, stream_key, "  # noqa: S608
+    f"{', '.join(_FLUSH_COLUMNS[2:])}) "
+    f"SELECT c.uid, c.condition_id, w.list_key, {', '.join(f'c.{n}' for n in _FLUSH_COLUMNS[2:])} "
+    "FROM stream_list_copied c JOIN stream_windows w ON w.uid = c.uid"
 )
 
 
@@ -228,7 +237,7 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
     # Streams in the same conditions share one tuple of them: a few distinct tuples.
     ids = await condition_ids(conn, {c for t in {s.conditions for s in streams} for c in t})
     names = {number: name for name, number in ids.items()}
-    await conn.execute(_FLUSH_TABLE)
+    await conn.execute(_FLUSH_TABLES)
     # A generator: a flush of every stream would otherwise hold ~2.5 row tuples per stream.
     # A stream in no condition has one row with no condition: it has no list rows to write,
     # but its key finds the rows to delete.
@@ -242,9 +251,8 @@ async def save_listing(conn: Any, *, streams: Sequence[ListedStream]) -> Counter
         )
     )
     copied = await conn.copy_records_to_table(
-        "stream_list_flush", records=records, columns=_FLUSH_COLUMNS
+        "stream_list_copied", records=records, columns=_FLUSH_COLUMNS
     )
-    # Each stream's key, looked up once for the deletes and the writes.
     keyed = await conn.execute(_KEYED)
     if _count(keyed) != _count(copied):
         raise ValueError("list rows of streams with no stored window: store windows first")
@@ -275,7 +283,7 @@ def named(table: str) -> str:
 
 
 def _count(status: str) -> int:
-    """The row count of a command's status ("COPY 12", "UPDATE 12")."""
+    """The row count of a command's status ("COPY 12", "INSERT 0 12")."""
     return int(status.rsplit(" ", 1)[-1])
 
 
