@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -370,7 +371,9 @@ def markdown(doc: dict[str, Any], *, with_method: bool) -> str:
     return "\n".join(lines)
 
 
-def _throughput_lines(what: str, tp: dict[str, Any], p: dict[str, Any]) -> list[str]:
+def _throughput_lines(
+    what: str, tp: dict[str, Any], p: dict[str, Any], *, cpus: int | None = None
+) -> list[str]:
     per_request = tp.get("cpu_ms_per_request", {})
     cost = ", ".join(f"{k} {v:.1f} ms" for k, v in per_request.items())
     return [
@@ -381,7 +384,22 @@ def _throughput_lines(what: str, tp: dict[str, Any], p: dict[str, Any]) -> list[
         f"{tp['client_cpu_s'] / tp['seconds'] * 100:.0f}% of a core",
         _cpu_line(tp.get("cpu", {})),
         f"- CPU per request: {cost or '-'}",
+        *_allowed_line(per_request, cpus or os.cpu_count() or 1),
         "",
+    ]
+
+
+def _allowed_line(per_request: dict[str, float], cpus: int) -> list[str]:
+    """What the api's and PostgreSQL's CPU per request allow: on this machine's cores with
+    both busy all the time, and for the api's one process wherever PostgreSQL runs."""
+    api, postgres = per_request.get("api", 0.0), per_request.get("postgres", 0.0)
+    if api <= 0:
+        return []
+    return [
+        f"- what that CPU allows: api + postgres ({api + postgres:.1f} ms a request) on "
+        f"{cpus} cores, every core busy all the time: at most "
+        f"{cpus * 1000 / (api + postgres):,.0f} requests/s; the api's {api:.1f} ms on its one "
+        f"process alone (PostgreSQL elsewhere): at most {1000 / api:,.0f} requests/s"
     ]
 
 

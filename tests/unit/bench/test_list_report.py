@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from bench.list_endpoint import parse_cache_counts
-from bench.list_report import broad_line, cached_lines, cached_target_lines, cold_label
+from bench.list_report import (
+    _throughput_lines,
+    broad_line,
+    cached_lines,
+    cached_target_lines,
+    cold_label,
+)
 
 PARAMETERS = {"concurrency": 16}
 
@@ -164,3 +170,21 @@ def test_the_broad_filters_note_groups_each_conditions_filters_in_their_order() 
         "disabled: search=rtsp 9,884 rows 15.6 ms"
     )
     assert "outside the matrix and its targets" in line
+
+
+def test_the_cpu_per_request_says_what_rate_it_allows_here_and_for_one_api_process() -> None:
+    phase = _phase(300.0, cpu_ms_per_request={"api": 1.6, "postgres": 2.4})
+
+    lines = _throughput_lines("the whole matrix", phase, PARAMETERS, cpus=2)
+
+    assert "- CPU per request: api 1.6 ms, postgres 2.4 ms" in lines
+    (allows,) = [line for line in lines if line.startswith("- what that CPU allows")]
+    assert "api + postgres (4.0 ms a request) on 2 cores" in allows
+    assert "at most 500 requests/s;" in allows  # 2 cores / 4 ms
+    assert "the api's 1.6 ms on its one process alone (PostgreSQL elsewhere): at most 625" in allows
+
+
+def test_a_phase_without_the_apis_cpu_states_no_rate() -> None:
+    lines = _throughput_lines("the whole matrix", _phase(300.0), PARAMETERS, cpus=2)
+
+    assert not [line for line in lines if line.startswith("- what that CPU allows")]
