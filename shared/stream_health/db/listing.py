@@ -112,10 +112,8 @@ _FLUSH_TABLES = (
     'CREATE TEMP TABLE IF NOT EXISTS stream_list_copied (uid text COLLATE "C", '
     "condition_id smallint, disconnections int, reconnect_attempt bigint, "
     "reconnect_total bigint, reconnect_ms bigint, facts bool) ON COMMIT DELETE ROWS; "
-    'CREATE TEMP TABLE IF NOT EXISTS stream_list_flush (uid text COLLATE "C", '
-    "condition_id smallint, stream_key bigint, "
-    "disconnections int, reconnect_attempt bigint, reconnect_total bigint, reconnect_ms bigint, "
-    "facts bool) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS stream_list_flush "
+    "(LIKE stream_list_copied, stream_key bigint) ON COMMIT DELETE ROWS"
 )
 _JOINS = (
     "FROM stream_list_flush b "
