@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
@@ -226,9 +227,7 @@ def markdown(doc: dict[str, Any], repeats: list[Repeat]) -> str:
 def cpu_cores(repeats: list[Repeat]) -> dict[str, float]:
     """Per CPU account (worker, postgres, kafka, bench, other, busy), the median over the
     repeats of its CPU seconds per wall second of the worker run: cores kept busy."""
-    runs = [r.worker for r in repeats if r.worker.cpu_s and r.worker.seconds > 0]
-    keys = sorted({k for w in runs for k in w.cpu_s})
-    return {k: median(w.cpu_s.get(k, 0.0) / w.seconds for w in runs) for k in keys}
+    return _per_account(repeats, lambda w: w.seconds)
 
 
 # The processes of the product's stack: what a run of it needs, whatever else the machine runs.
@@ -237,9 +236,14 @@ STACK = ("worker", "postgres", "kafka")
 
 def cpu_per_event(repeats: list[Repeat]) -> dict[str, float]:
     """Per CPU account, the median over the repeats of its CPU µs per event consumed."""
-    runs = [r.worker for r in repeats if r.worker.cpu_s and r.worker.records > 0]
+    return _per_account(repeats, lambda w: w.records / 1e6)
+
+
+def _per_account(repeats: list[Repeat], per: Callable[[WorkerRun], float]) -> dict[str, float]:
+    """Per CPU account, the median over the accounted repeats of its CPU s over `per(run)`."""
+    runs = [r.worker for r in repeats if r.worker.cpu_s and per(r.worker) > 0]
     keys = sorted({k for w in runs for k in w.cpu_s})
-    return {k: median(w.cpu_s.get(k, 0.0) * 1e6 / w.records for w in runs) for k in keys}
+    return {k: median(w.cpu_s.get(k, 0.0) / per(w) for w in runs) for k in keys}
 
 
 def markdown_cpu(repeats: list[Repeat], *, cpus: int | None = None) -> list[str]:
