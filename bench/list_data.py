@@ -268,9 +268,12 @@ FROM (
 
 _STREAMS = f"""
 INSERT INTO inventory_streams (id, uuid, camera_id, server_id, is_enabled, url, ip, bitrate,
-                               output_rate, created_at, url_masked, updated_at, doc)
+                               output_rate, created_at, url_masked, sub_server_ids, updated_at,
+                               doc)
 SELECT n, uuid, cam, srv, enabled, 'rtsp://admin:' || pw || '@' || ip || ':554/live', ip,
-       bitrate, output_rate, created, 'rtsp://admin:***@' || ip || ':554/live', updated,
+       bitrate, output_rate, created, 'rtsp://admin:***@' || ip || ':554/live',
+       CASE WHEN {R}($1 || 'sub', n) < 0.1 THEN ARRAY[1 + (srv % $3::int)] ELSE '{{}}' END,
+       updated,
        json_build_object(
          'id', n, 'type', CASE WHEN {R}($1 || 'type', n) < 0.5 THEN 'high' ELSE 'low' END,
          'camera_id', cam, 'status', 'active',

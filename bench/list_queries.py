@@ -15,7 +15,6 @@ from stream_health.db.listing import SHOWN_COUNTERS
 from stream_health.domain.conditions import ReconnectCondition
 from stream_health.domain.stream import ANY_CONDITION
 from stream_health_api.params import SORTS as API_SORTS
-from stream_health_api.views import stream_document, sub_server_ids
 
 PATH = "/api/admin/v1/streams/inactive"
 CONDITIONS = (ANY_CONDITION, "incorrect", "problematic", "disabled")
@@ -212,18 +211,15 @@ async def indexed(conn: Any, combo: Combo, *, page: int, per_page: int) -> Timed
         domain=combo.value if combo.filter == "domain" else None,
     )
     started = time.perf_counter()
-    listed = await listing.list_page(conn, query)  # count and page in one statement
+    listed = await listing.list_page(conn, query)  # count, page and servers in one statement
     total, rows = int(listed.total), list(listed.rows)
     uuids = [row["uid"] for row in rows]
-    wanted = {i for row in rows for i in sub_server_ids(stream_document(row))}
-    wanted |= {row["server_id"] for row in rows if row["server_id"] is not None}
-    await listing.server_documents(conn, ids=wanted)
     return Timed(ms=(time.perf_counter() - started) * 1000, total=total, uuids=uuids)
 
 
 def read_path() -> str:
     """Which read path `indexed` calls: the api's own."""
-    return "list_page + server_documents"
+    return "list_page"
 
 
 def percentile(values: Sequence[float], q: float) -> float:

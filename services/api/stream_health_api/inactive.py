@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from stream_health import jsonbytes
-from stream_health.db.listing import ListQuery, list_page, server_documents
+from stream_health.db.listing import ListQuery, list_page
 from stream_health_api.auth import Authenticator
 from stream_health_api.http import (
     JSON,
@@ -38,7 +38,6 @@ from stream_health_api.views import (
     Presentation,
     stream_document,
     stream_item,
-    sub_server_ids,
 )
 
 PATH = "/api/admin/v1/streams/inactive"
@@ -149,12 +148,9 @@ def inactive_router(
         )
         async with pool().acquire() as conn:
             listed = await list_page(conn, query)
-            documents = [stream_document(row) for row in listed.rows]
-            wanted = {i for document in documents for i in sub_server_ids(document)}
-            wanted |= {row["server_id"] for row in listed.rows if row["server_id"] is not None}
-            servers = await server_documents(conn, ids=wanted)
+        documents = [stream_document(row) for row in listed.rows]
         show = Presentation(conditions, expose_credentials, clock_ms() - stale_after_ms)
-        page_documents = Documents(servers, servers_built)
+        page_documents = Documents(listed.servers, servers_built)
         items = [
             stream_item(row, sent, page_documents, show)
             for row, sent in zip(listed.rows, documents, strict=True)

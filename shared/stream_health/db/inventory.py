@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Text, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import JSON
+from sqlalchemy.dialects.postgresql import ARRAY, JSON
 from sqlmodel import Field, SQLModel
 
 from stream_health.domain.stream import StreamFacts
@@ -62,6 +62,11 @@ class InventoryStream(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     url_masked: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Validated ids, for the list page to read its servers with its rows (migration 0019).
+    sub_server_ids: list[int] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(BigInteger), nullable=False, server_default="{}"),
+    )
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     doc: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
@@ -115,7 +120,8 @@ _TABLES = {
         "inventory_streams",
         _spec(
             "uuid text, camera_id bigint, server_id bigint, is_enabled bool, url text, ip text, "
-            "bitrate bigint, output_rate bigint, created_at timestamptz, url_masked text"
+            "bitrate bigint, output_rate bigint, created_at timestamptz, url_masked text, "
+            "sub_server_ids bigint[]"
         ),
         10,  # and any new snapshot: the list shows its fields
         None,
@@ -221,18 +227,33 @@ async def _write(
     if not new:
         return
     names = [name for name, _, _ in table.columns]
-    types = ["bigint", *(kind for _, kind, _ in table.columns), "timestamptz", "text"]
+    # unnest flattens an array of arrays: an array column travels as its text, cast back.
+    texts = {i for i, (_, kind, _) in enumerate(table.columns) if kind.endswith("[]")}
+    carried = ["text" if i in texts else kind for i, (_, kind, _) in enumerate(table.columns)]
+    types = ["bigint", *carried, "timestamptz", "text"]
     arrays: list[list[Any]] = [[row.id for row, _ in new]]
-    arrays += [[row.values[i] for row, _ in new] for i in range(len(names))]
+    arrays += [
+        [_array_text(row.values[i]) if i in texts else row.values[i] for row, _ in new]
+        for i in range(len(names))
+    ]
     arrays.append([row.updated_at for row, _ in new])
     arrays.append([orjson.dumps(dict(snapshot.document)).decode() for _, snapshot in new])
     params = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start=1))
     columns = ", ".join(["id", *names, "updated_at"])
+    read = [
+        f"{name}::{kind}" if i in texts else name for i, (name, kind, _) in enumerate(table.columns)
+    ]
+    values = ", ".join(["id", *read, "updated_at"])
     await conn.execute(
         f"INSERT INTO {table.name} ({columns}, doc) "  # noqa: S608
-        f"SELECT {columns}, doc::json FROM unnest({params}) AS n({columns}, doc)",
+        f"SELECT {values}, doc::json FROM unnest({params}) AS n({columns}, doc)",
         *arrays,
     )
+
+
+def _array_text(ids: Sequence[int]) -> str:
+    """A list of ids as PostgreSQL's array text ('{1,2}')."""
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 async def _rechecks(

@@ -414,31 +414,53 @@ page AS (
 # does not know LIMIT: it reads the page as a tenth of the rows and hash-joins the documents.
 # This constant bound, a no-op on any page, tells it a page is a few rows.
 MAX_PAGE_ROWS = 100
-_PAGE = """
-SELECT ({count}) AS total,
-       l.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
-       {attempt} AS reconnect_attempt, {total} AS reconnect_total,
-       s.doc::text AS stream, c.doc::text AS camera, v.id AS server_id,
-       a.last_event_ms AS server_seen_ms
-FROM (SELECT) AS one LEFT JOIN (
-    (SELECT * FROM page LIMIT {page_rows}) AS p
+# The page's rows, then one row per server they show (their main server and sub-servers, each
+# once, with its latest pulse's statistics): one statement, one round trip and one snapshot
+# for everything a page shows. A server row has no uid; the empty page is one row with
+# neither, for its total.
+_PAGE = """,
+listed AS MATERIALIZED (
+    SELECT p.sort_key, p.stream_key,
+           l.uid, l.disconnections, w.conditions, w.last_reconnect_ms,
+           {attempt} AS reconnect_attempt, {total} AS reconnect_total,
+           s.doc::text AS stream, s.sub_server_ids, c.doc::text AS camera, v.id AS server_id,
+           a.last_event_ms AS server_seen_ms
+    FROM (SELECT * FROM page LIMIT {page_rows}) AS p
     JOIN stream_list l ON l.condition_id = {condition} AND l.stream_key = p.stream_key
     JOIN stream_windows w ON w.uid = l.uid
     LEFT JOIN inventory_streams s ON s.uuid = l.uid
     LEFT JOIN inventory_cameras c ON c.id = s.camera_id
     LEFT JOIN inventory_servers v ON v.id = s.server_id
     LEFT JOIN server_activity a ON a.domain = lower(v.domain)  -- events name it in lower case
-) ON true
-ORDER BY p.sort_key {direction}, p.stream_key {direction}
+),
+shown AS (  -- an array: the servers are then looked up by their key, a few rows
+    SELECT ARRAY(SELECT server_id FROM listed UNION SELECT unnest(sub_server_ids) FROM listed)
+        AS ids
+)
+SELECT ({count}) AS total, 0 AS part, r.sort_key, r.stream_key,
+       r.uid, r.disconnections, r.conditions, r.last_reconnect_ms,
+       r.reconnect_attempt, r.reconnect_total, r.stream, r.camera,
+       r.server_id, r.server_seen_ms, NULL::text AS server_doc, NULL::text AS server_extra
+FROM (SELECT) AS one LEFT JOIN listed AS r ON true
+UNION ALL
+SELECT NULL, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       v.id, NULL, v.doc::text, a.extra::text
+FROM inventory_servers v LEFT JOIN server_activity a ON a.domain = lower(v.domain)
+WHERE v.id = ANY((SELECT ids FROM shown)::bigint[])
+ORDER BY part, sort_key {direction}, stream_key {direction}
 """
 
 
 @dataclass(frozen=True, slots=True)
 class ListedPage:
-    """The rows passing the query (how many) and the page's rows, in order, with their joins."""
+    """The rows passing the query (how many), the page's rows, in order, with their joins, and
+    the servers they show."""
 
     total: int
     rows: list[Any]  # uid, disconnections, the window's registers, documents as JSON text
+    # Per server a row shows (main or sub-server) that inventory knows: its document and its
+    # latest pulse's statistics (JSON text), read once however many of the rows show it.
+    servers: dict[int, tuple[str, str | None]]
 
 
 def page_statement(query: ListQuery) -> tuple[str, list[Any]]:
@@ -481,22 +503,16 @@ def page_statement(query: ListQuery) -> tuple[str, list[Any]]:
 
 
 async def list_page(conn: Any, query: ListQuery) -> ListedPage:
-    """The count and the page in one statement (one snapshot): one index range scan each."""
+    """The count, the page and its servers in one statement (one snapshot): one index range
+    scan each."""
     sql, args = page_statement(query)
     rows = await conn.fetch(sql, *args)
     total = rows[0]["total"] if rows else 0
-    return ListedPage(int(total), [row for row in rows if row["uid"] is not None])
-
-
-async def server_documents(conn: Any, *, ids: Collection[int]) -> dict[int, tuple[str, str | None]]:
-    """Per server of `ids` that inventory knows: its document and its latest pulse's
-    statistics (JSON text), read once per page however many of its streams are listed."""
-    if not ids:
-        return {}
-    rows = await conn.fetch(
-        "SELECT v.id, v.doc::text AS doc, a.extra::text AS extra FROM inventory_servers v "
-        "LEFT JOIN server_activity a ON a.domain = lower(v.domain) "
-        "WHERE v.id = ANY($1::bigint[])",
-        sorted(ids),
-    )
-    return {row["id"]: (row["doc"], row["extra"]) for row in rows}
+    listed, servers = [], {}
+    for row in rows:
+        if row["part"] == 0:
+            if row["uid"] is not None:
+                listed.append(row)
+        else:
+            servers[row["server_id"]] = (row["server_doc"], row["server_extra"])
+    return ListedPage(int(total), listed, servers)

@@ -35,6 +35,7 @@ SERVER_ID, STALE_AFTER_MS = 7, 300_000
 def _row(uid: str, server_seen_ms: int) -> dict[str, Any]:
     return {
         "total": 1,
+        "part": 0,
         "uid": uid,
         "disconnections": 1,
         "conditions": ["incorrect"],
@@ -48,9 +49,14 @@ def _row(uid: str, server_seen_ms: int) -> dict[str, Any]:
     }
 
 
+# The page statement's row for the server its rows show, after them.
+SERVER_ROW: dict[str, Any] = {"total": None, "part": 1, "uid": None, "server_id": SERVER_ID}
+SERVER_ROW |= {"server_doc": '{"id": 7}', "server_extra": None}
+
+
 class FakeConnection:
-    """Answers the page statement with `rows` (none: an empty page, total 0), and the
-    server documents with the one server they name."""
+    """Answers the page statement with `rows` and, when there are any, the one server they
+    name (none: an empty page, total 0)."""
 
     def __init__(self) -> None:
         self.statements = 0
@@ -58,9 +64,7 @@ class FakeConnection:
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         self.statements += 1
-        if sql.startswith("SELECT v.id"):  # server_documents
-            return [{"id": SERVER_ID, "doc": '{"id": 7}', "extra": None}]
-        return self.rows
+        return [*self.rows, SERVER_ROW] if self.rows else []
 
 
 class FakePool:
@@ -176,4 +180,4 @@ async def test_a_page_is_kept_until_a_main_server_on_it_would_turn_stale(
     assert first == kept
     assert [i["is_actual"] for i in first["data"]] == [seen_s_ago < 300]
     assert [i["is_actual"] for i in renewed["data"]] == [False]
-    assert pool.connection.statements == 4  # page + servers, twice
+    assert pool.connection.statements == 2  # the page, twice

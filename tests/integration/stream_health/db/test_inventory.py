@@ -83,6 +83,16 @@ async def test_a_new_stream_is_stored_with_its_document_as_sent(conn: Any) -> No
     assert orjson.loads(row["doc"]) == snapshot.document  # "updated_at": "2026-11-20 10:00:00"
 
 
+async def test_a_streams_sub_server_ids_are_stored_beside_its_document(conn: Any) -> None:
+    # The list page reads the servers it shows from this column (migration 0019).
+    named, unnamed = stream(1, uid(), sub_server_ids=[4, 2]), stream(2, uid())
+
+    await apply_snapshots(conn, kind=STREAMS, items=[(1, named), (2, unnamed)])
+
+    rows = [await _row(conn, "inventory_streams", i) for i in (1, 2)]
+    assert [row and row["sub_server_ids"] for row in rows] == [[4, 2], []]
+
+
 async def test_a_snapshot_older_than_the_stored_one_loses(conn: Any) -> None:
     u = uid()
     await apply_snapshots(conn, kind=STREAMS, items=[(1, stream(1, u, hour=10, camera_id=7))])

@@ -413,3 +413,46 @@ def _read_whole(plan: dict[str, Any]) -> set[str]:
     """The tables a plan reads from end to end."""
     own = {plan["Relation Name"]} if plan["Node Type"] == "Seq Scan" else set()
     return own.union(*(_read_whole(child) for child in plan.get("Plans", [])))
+
+
+async def test_a_page_reads_the_servers_its_rows_show_and_no_other(
+    conn: asyncpg.Connection,
+) -> None:
+    # Main servers and sub-servers of the page's rows, each once, with the latest pulse's
+    # statistics; not a server only a row of another page shows, nor one inventory lacks.
+    order = _order("stream_id", descending=False)
+    streams = [
+        (1, order[0], 1, [2, 99, 2]),  # server 99: unknown to inventory
+        (2, order[1], 3, []),
+        (3, order[10], 4, [5]),  # on another page
+    ]  # order[2], on the page, has no inventory row
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        await conn.executemany(
+            "INSERT INTO inventory_servers (id, domain, updated_at, doc) "
+            "VALUES ($1, $2, now(), $3::json)",
+            [(i, f"MS{i}.vms.local", f'{{"id": {i}}}') for i in (1, 2, 3, 4, 5)],
+        )
+        await conn.execute(
+            "INSERT INTO server_activity (domain, last_event_ms, last_event_type, extra) "
+            "VALUES ('ms1.vms.local', 1, 'service:pulse', '{\"cpu\": 5}')"
+        )
+        await conn.executemany(
+            "INSERT INTO inventory_streams (id, uuid, server_id, sub_server_ids, is_enabled, "
+            "updated_at, doc) VALUES ($1, $2, $3, $4, true, now(), '{}')",
+            streams,
+        )
+        listed = await list_page(conn, _query("stream_id", descending=False, per_page=3, page=1))
+        empty = await list_page(conn, _query("stream_id", descending=False, per_page=3, page=99))
+    finally:
+        await transaction.rollback()
+
+    assert [row["uid"] for row in listed.rows] == order[:3]
+    assert [row["server_id"] for row in listed.rows] == [1, 3, None]
+    assert listed.servers == {
+        1: ('{"id": 1}', '{"cpu": 5}'),
+        2: ('{"id": 2}', None),
+        3: ('{"id": 3}', None),
+    }
+    assert (empty.total, empty.rows, empty.servers) == (ROWS, [], {})

@@ -299,3 +299,49 @@ async def _upgrade_from(url: str, revision: str, *statements: str) -> None:
     finally:
         await engine.dispose()
     await upgrade_async(url)
+
+
+async def test_sub_server_ids_are_read_from_the_stored_snapshots_and_dropped_on_downgrade(
+    migrated_database_url: str,
+) -> None:
+    # Migration 0019: the ids a stored snapshot names, as the api read them (whole numbers
+    # only, in their order); none for a snapshot naming none or something else.
+    url = migrated_database_url
+    docs = {
+        901: '{"sub_server_ids": [3, 5]}',
+        902: '{"sub_server_ids": [1.5, "2", true, 4, null, {"id": 6}]}',
+        903: '{"sub_server_ids": "7"}',
+        904: '{"sub_server_ids": []}',
+        905: '{"id": 905}',
+    }
+    values = ", ".join(f"({i}, 'sub-{i}', true, now(), '{doc}')" for i, doc in docs.items())
+    engine = make_engine(url, pool_size=1)
+    try:
+        await _upgrade_from(
+            url,
+            "0018",
+            f"INSERT INTO inventory_streams (id, uuid, is_enabled, updated_at, doc) VALUES {values}",
+        )
+        read = (
+            "SELECT id, sub_server_ids FROM inventory_streams WHERE uuid LIKE 'sub-%' ORDER BY id"
+        )
+        async with engine.connect() as connection:
+            upgraded = {row.id: row.sub_server_ids for row in await connection.execute(text(read))}
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0018")
+        async with engine.connect() as connection:
+            columns = await connection.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'inventory_streams'"
+                )
+            )
+            downgraded = set(columns.scalars())
+        await upgrade_async(url)
+        async with engine.begin() as connection:  # leave the session database as it was
+            await connection.execute(text("DELETE FROM inventory_streams WHERE uuid LIKE 'sub-%'"))
+    finally:
+        await engine.dispose()
+
+    assert upgraded == {901: [3, 5], 902: [4], 903: [], 904: [], 905: []}
+    assert "sub_server_ids" not in downgraded
+    assert "doc" in downgraded
