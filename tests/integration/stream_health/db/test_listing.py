@@ -353,15 +353,32 @@ async def _fill(connection: asyncpg.Connection, rows: int) -> None:
         CONDITION,
         rows,
     )
+    # A fleet's servers, each with its activity; a stream on one, every tenth also on another.
     await connection.execute(
-        "INSERT INTO inventory_streams (id, uuid, is_enabled, updated_at, doc) "
-        "SELECT 900000000 + n, 'filler-' || n, true, now(), '{}' "
+        "INSERT INTO inventory_servers (id, domain, updated_at, doc) "
+        "SELECT n, 'ms' || n || '.vms.local', now(), '{}' FROM generate_series(1, $1::int) AS n",
+        FILLER_SERVERS,
+    )
+    await connection.execute(
+        "INSERT INTO server_activity (domain, last_event_ms, last_event_type, extra) "
+        "SELECT domain, 1, 'service:pulse', '{}' FROM inventory_servers"
+    )
+    await connection.execute(
+        "INSERT INTO inventory_streams (id, uuid, server_id, sub_server_ids, is_enabled, "
+        "updated_at, doc) "
+        "SELECT 900000000 + n, 'filler-' || n, 1 + n % $2::int, "
+        "CASE WHEN n % 10 = 0 THEN ARRAY[1 + (n + 1) % $2::int] ELSE '{}' END, true, now(), '{}' "
         "FROM generate_series(1, $1::int) AS n",
         rows,
+        FILLER_SERVERS,
     )
     await connection.execute(
-        "ANALYZE stream_windows, stream_list, stream_list_facts, inventory_streams"
+        "ANALYZE stream_windows, stream_list, stream_list_facts, inventory_streams, "
+        "inventory_servers, server_activity"
     )
+
+
+FILLER_SERVERS = 2_000
 
 
 def _node_types(plan: dict[str, Any]) -> set[str]:
@@ -399,6 +416,7 @@ async def test_a_pages_generic_plan_reads_the_page_not_the_list(
 
     assert len(listed.rows) == query.limit
     tables = {"stream_list", "stream_list_facts", "stream_windows", "inventory_streams"}
+    tables |= {"inventory_servers", "server_activity"}  # a page's servers looked up by key
     assert not tables & _read_whole(plan)
     assert _index_entries_read(plan, "stream_windows_pkey") == query.limit  # the page's rows
     # Inventory by the page's uids: the uuid index compares in the list keys' collation.
