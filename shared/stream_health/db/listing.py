@@ -510,9 +510,8 @@ async def list_page(conn: Any, query: ListQuery) -> ListedPage:
     total = rows[0]["total"] if rows else 0
     listed, servers = [], {}
     for row in rows:
-        if row["part"] == 0:
-            if row["uid"] is not None:
-                listed.append(row)
-        else:
+        if row["part"]:  # a server's row
             servers[row["server_id"]] = (row["server_doc"], row["server_extra"])
+        elif row["uid"] is not None:  # not the empty page's row
+            listed.append(row)
     return ListedPage(int(total), listed, servers)
